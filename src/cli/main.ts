@@ -1,0 +1,56 @@
+// The `vakt` command line: dispatches to one command module per verb (SPEC §10).
+import { ConfigError, loadConfig } from '../config/config.js';
+import { migrateToLatest, openDatabase } from '../store/open-database.js';
+import { keysCommand } from './keys-command.js';
+import { printError, printLine, UsageError } from './output.js';
+import { serveCommand } from './serve-command.js';
+
+const HELP = `vakt — IP reputation and threat intelligence
+
+Server:
+  vakt serve                 start the API server (VAKT_* environment variables configure it)
+  vakt migrate               bring the database schema up to date
+  vakt keys create|list|disable|rotate   manage API keys
+
+Run "vakt <command> --help" for a command's options.`;
+
+async function migrateCommand(): Promise<number> {
+  const config = loadConfig();
+  const database = openDatabase(config.databaseUrl, config.databasePoolSize);
+  try {
+    const applied = await migrateToLatest(database);
+    printLine(applied.length === 0 ? 'The schema is up to date.' : `Applied: ${applied.join(', ')}`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serveCommand(rest);
+      case 'migrate':
+        return await migrateCommand();
+      case 'keys':
+        return await keysCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        printLine(HELP);
+        return command === undefined ? 1 : 0;
+      default:
+        printError(`unknown command "${command}"\n\n${HELP}`);
+        return 1;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
+      printError(error.message);
+      return 1;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,96 @@
+// Builds the Fastify application (no listen): plugins, content types, error mapping and every route.
+import { randomUUID } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { cidrContains, parseIp } from '../core/ip.js';
+import { redactKeyParameter } from '../core/redact.js';
+import type { Services } from '../services/services.js';
+import { type ErrorRenderer, registerErrorHandling, renderJsonError } from './plugins/errors.js';
+import { registerHealthRoute } from './routes/healthz.js';
+import { registerCheckRoute } from './routes/v1-key-check.js';
+import { registerReportRoute } from './routes/v1-key-report.js';
+import { registerStatusRoute } from './routes/v1-key-status.js';
+
+export interface AppOptions {
+  /** Pino options or false; tests pass false. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Largest body any route accepts (bulk CSV, SPEC §3.4); routes set smaller limits of their own. */
+export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function defaultLoggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.key'],
+      censor: '[redacted]',
+    },
+    serializers: {
+      req(request: { method: string; url: string; ip?: string; id?: string }) {
+        return {
+          method: request.method,
+          url: redactKeyParameter(request.url),
+          ip: request.ip,
+          id: request.id,
+        };
+      },
+    },
+  };
+}
+
+export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = services;
+  const trusted = config.trustedProxies;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: MAX_BODY_BYTES,
+    // Client-IP headers count only when the peer is a configured proxy (SPEC §2, ARCHITECTURE 15).
+    trustProxy:
+      trusted.length === 0
+        ? false
+        : (address: string) => {
+            const parsed = parseIp(address);
+            return parsed.ok && trusted.some((cidr) => cidrContains(cidr, parsed.ip.key));
+          },
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  });
+  app.decorateRequest('apiKey', null);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+
+  // Error bodies by URL prefix: JSON (SPEC §2.2) by default; TAXII routes add their own renderer.
+  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [];
+  registerErrorHandling(
+    app,
+    (request) => errorRenderers.find((r) => request.url.startsWith(r.prefix))?.render ?? renderJsonError,
+  );
+
+  await app.register(formbody, { bodyLimit: MAX_BODY_BYTES });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Vakt API', version: '1' },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  registerHealthRoute(app, services);
+  registerCheckRoute(app, services);
+  registerReportRoute(app, services);
+  registerStatusRoute(app, services);
+  return app;
+}

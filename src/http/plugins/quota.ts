@@ -1,0 +1,74 @@
+// Quota charging and headers (SPEC §2.3): X-Daily-*, the SikkerAPI per-family names, 429 with Retry-After.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../../core/errors.js';
+import type { Counter } from '../../core/tiers.js';
+import { DAY_MS, msUntilNextUtcMidnight, utcDay } from '../../core/time.js';
+import type { QuotaOutcome } from '../../quota/quota-counter.js';
+import type { Services } from '../../services/services.js';
+import { keyOf } from './auth.js';
+
+/** Sets every quota header for `counter` on the reply. Unlimited keys get X-Daily-Used only. */
+export function setQuotaHeaders(reply: FastifyReply, counter: Counter, outcome: QuotaOutcome, now: number) {
+  reply.header('X-Daily-Used', String(outcome.used));
+  if (outcome.limit === null) return;
+  const remaining = String(Math.max(0, outcome.limit - outcome.used));
+  const limit = String(outcome.limit);
+  reply.header('X-Daily-Limit', limit);
+  reply.header('X-Daily-Remaining', remaining);
+  switch (counter) {
+    case 'lookups':
+    case 'blacklist':
+      reply.header('X-RateLimit-Limit', limit);
+      reply.header('X-RateLimit-Remaining', remaining);
+      reply.header('X-RateLimit-Reset', String(((utcDay(now) + 1) * DAY_MS) / 1000));
+      break;
+    case 'reports':
+      reply.header('X-Report-Limit', limit);
+      reply.header('X-Report-Remaining', remaining);
+      break;
+    case 'taxii':
+      reply.header('X-TAXII-Limit', limit);
+      reply.header('X-TAXII-Remaining', remaining);
+      break;
+  }
+}
+
+/** The 429 for an exhausted counter, with Retry-After = seconds to the next UTC midnight. */
+export function quotaExceeded(counter: Counter, now: number): ApiError {
+  const seconds = Math.max(1, Math.ceil(msUntilNextUtcMidnight(now) / 1000));
+  return new ApiError(
+    'quota_exceeded',
+    `The daily ${counter} quota for this key is used up; it resets at 00:00 UTC.`,
+    undefined,
+    {
+      'Retry-After': String(seconds),
+    },
+  );
+}
+
+/**
+ * Charges `units` of `counter` to the request's key. All-or-nothing unless `partial`, where as many as
+ * fit are granted. Sets the headers; throws 429 when nothing could be granted.
+ */
+export async function charge(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  counter: Counter,
+  units: number,
+  options: { partial?: boolean; now?: number } = {},
+): Promise<QuotaOutcome> {
+  const key = keyOf(request);
+  const now = options.now ?? services.clock.now();
+  const outcome = await services.quota.consume({
+    keyId: key.id,
+    counter,
+    units,
+    limit: key.limits[counter],
+    now,
+    partial: options.partial ?? false,
+  });
+  setQuotaHeaders(reply, counter, outcome, now);
+  if (units > 0 && outcome.granted === 0) throw quotaExceeded(counter, now);
+  return outcome;
+}

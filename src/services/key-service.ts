@@ -1,0 +1,149 @@
+// API keys: creation (secret shown once), listing, disabling, rotation and authentication (SPEC §2.1).
+import { displayPrefix, generateApiKey, hashApiKey, parseApiKey, randomBase62 } from '../core/api-key.js';
+import { type Failure, failure } from '../core/errors.js';
+import { COUNTERS, type Counter, type Tier, type TierId } from '../core/tiers.js';
+import type { Clock } from '../core/time.js';
+import {
+  type ApiKeyRow,
+  countKeys,
+  findKeyByHash,
+  findKeyById,
+  insertKey,
+  listKeys,
+  replaceKeyHash,
+  setKeyDisabled,
+} from '../store/keys-repository.js';
+import type { Store } from '../store/store.js';
+
+/** A key that passed authentication, with its effective daily limits. */
+export interface AuthenticatedKey {
+  readonly id: string;
+  readonly tier: Tier;
+  readonly limits: Readonly<Record<Counter, number | null>>;
+  readonly createdAt: number;
+  readonly trust: number | null;
+}
+
+export interface CreatedKey {
+  id: string;
+  key: string;
+  tier: TierId;
+}
+
+export interface KeySummary {
+  id: string;
+  name: string | null;
+  tier: TierId;
+  prefix: string;
+  createdAt: number;
+  expiresAt: number | null;
+  disabled: boolean;
+  quotaOverrides: Partial<Record<Counter, number>>;
+}
+
+export interface CreateKeyOptions {
+  tier: TierId;
+  name?: string | null;
+  quotaOverrides?: Partial<Record<Counter, number>>;
+  expiresAt?: number | null;
+  trust?: number | null;
+}
+
+function parseOverrides(json: string | null): Partial<Record<Counter, number>> {
+  if (!json) return {};
+  const parsed = JSON.parse(json) as Record<string, unknown>;
+  const out: Partial<Record<Counter, number>> = {};
+  for (const counter of COUNTERS) {
+    const value = parsed[counter];
+    if (typeof value === 'number') out[counter] = value;
+  }
+  return out;
+}
+
+export class KeyService {
+  constructor(
+    private readonly store: Store,
+    private readonly tiers: Readonly<Record<TierId, Tier>>,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(options: CreateKeyOptions): Promise<CreatedKey> {
+    const key = generateApiKey(options.tier);
+    const id = `key_${randomBase62(12)}`;
+    await insertKey(this.store.db, {
+      id,
+      name: options.name ?? null,
+      tier: options.tier,
+      key_hash: hashApiKey(key),
+      display_prefix: displayPrefix(key),
+      quota_overrides:
+        options.quotaOverrides && Object.keys(options.quotaOverrides).length > 0
+          ? JSON.stringify(options.quotaOverrides)
+          : null,
+      trust: options.trust ?? null,
+      created_at: this.clock.now(),
+      expires_at: options.expiresAt ?? null,
+      disabled_at: null,
+    });
+    return { id, key, tier: options.tier };
+  }
+
+  async list(): Promise<KeySummary[]> {
+    const rows = await listKeys(this.store.db);
+    return rows.map((row) => ({
+      id: row.id,
+      name: row.name,
+      tier: row.tier as TierId,
+      prefix: row.display_prefix,
+      createdAt: Number(row.created_at),
+      expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+      disabled: row.disabled_at !== null,
+      quotaOverrides: parseOverrides(row.quota_overrides),
+    }));
+  }
+
+  /** Disables a key at once; returns false when no key has that id. */
+  async disable(id: string): Promise<boolean> {
+    return setKeyDisabled(this.store.db, id, this.clock.now());
+  }
+
+  /** Replaces a key's secret (same id, tier, quotas and usage); the old secret stops working. */
+  async rotate(id: string): Promise<CreatedKey | null> {
+    const row = await findKeyById(this.store.db, id);
+    if (!row) return null;
+    const key = generateApiKey(row.tier as TierId);
+    const updated = await replaceKeyHash(this.store.db, id, hashApiKey(key), displayPrefix(key));
+    return updated ? { id, key, tier: row.tier as TierId } : null;
+  }
+
+  /** True when no key exists yet (first start). */
+  async isEmpty(): Promise<boolean> {
+    return (await countKeys(this.store.db)) === 0;
+  }
+
+  /** Resolves a presented key: 401 codes for missing/malformed/unknown, 403 for disabled/expired. */
+  async authenticate(presented: string | null): Promise<{ ok: true; key: AuthenticatedKey } | Failure> {
+    if (presented === null || presented === '') {
+      return failure('missing_api_key', 'An API key is required: send "Authorization: Bearer <key>".');
+    }
+    if (!parseApiKey(presented)) return failure('invalid_api_key', 'The API key is malformed.');
+    const row = await findKeyByHash(this.store.db, hashApiKey(presented));
+    if (!row) return failure('invalid_api_key', 'The API key is not known.');
+    return this.check(row);
+  }
+
+  private check(row: ApiKeyRow): { ok: true; key: AuthenticatedKey } | Failure {
+    if (row.disabled_at !== null) return failure('key_disabled', 'This API key has been disabled.');
+    if (row.expires_at !== null && Number(row.expires_at) <= this.clock.now()) {
+      return failure('key_expired', 'This API key has expired.');
+    }
+    const tier = this.tiers[row.tier as TierId];
+    if (!tier) return failure('invalid_api_key', 'The API key has an unknown tier.');
+    const overrides = parseOverrides(row.quota_overrides);
+    const limits = { ...tier.limits, ...overrides };
+    return {
+      ok: true,
+      key: { id: row.id, tier, limits, createdAt: Number(row.created_at), trust: row.trust },
+    };
+  }
+}

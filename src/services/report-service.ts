@@ -1,0 +1,121 @@
+// Accepting contributor reports (SPEC §3.3): the 15-minute merge, quota charging and the score update, in one transaction.
+import { reporterTrust, reporterWeight, type ScoringPolicy } from '../core/scoring.js';
+import { utcDay } from '../core/time.js';
+import type { QuotaCounter, QuotaOutcome } from '../quota/quota-counter.js';
+import { hasRecentReport, insertReport } from '../store/reports-repository.js';
+import {
+  addCategories,
+  addContributorTotals,
+  addDayCounts,
+  addReporterReport,
+  getReputation,
+  lockIp,
+  touchReputation,
+} from '../store/reputation-repository.js';
+import type { Store } from '../store/store.js';
+import type { AuthenticatedKey } from './key-service.js';
+import type { ValidReport } from './report-input.js';
+import type { ReputationScorer } from './reputation-scoring.js';
+
+export const MERGE_WINDOW_MS = 15 * 60_000;
+
+export type ReportOutcome =
+  | { status: 'accepted'; ip: string; confidenceLevel: number; quota: QuotaOutcome }
+  | { status: 'duplicate'; ip: string; confidenceLevel: number; quota: QuotaOutcome }
+  | { status: 'quota_exceeded'; ip: string; quota: QuotaOutcome };
+
+class QuotaDenied extends Error {
+  constructor(readonly quota: QuotaOutcome) {
+    super('quota exceeded');
+  }
+}
+
+export class ReportService {
+  constructor(
+    private readonly store: Store,
+    private readonly quota: QuotaCounter,
+    private readonly scorer: ReputationScorer,
+    private readonly policy: ScoringPolicy,
+  ) {}
+
+  /**
+   * Stores one validated report for `key` at time `now`. A repeat of the same key, IP and category
+   * within 15 minutes (server time) is merged: nothing stored, nothing charged. Otherwise one
+   * `reports` unit is charged and the report, aggregates and score commit together.
+   */
+  async report(key: AuthenticatedKey, report: ValidReport, now: number): Promise<ReportOutcome> {
+    const limit = key.limits.reports;
+    const ip = report.ip.text;
+    const primary = report.categories[0] ?? 'other';
+    let charged = 0;
+    try {
+      return await this.store.transaction(async (tx) => {
+        await lockIp(tx, this.store.dialect, ip);
+        if (await hasRecentReport(tx, key.id, ip, primary, now - MERGE_WINDOW_MS)) {
+          const row = await getReputation(tx, ip);
+          const quota = await this.quota.consume(
+            { keyId: key.id, counter: 'reports', units: 0, limit, now, partial: false },
+            tx,
+          );
+          return { status: 'duplicate' as const, ip, confidenceLevel: row ? row.score : 0, quota };
+        }
+        const quota = await this.quota.consume(
+          { keyId: key.id, counter: 'reports', units: 1, limit, now, partial: false },
+          tx,
+        );
+        if (quota.granted === 0) throw new QuotaDenied(quota);
+        charged = this.quota.transactional ? 0 : 1;
+        await this.apply(tx, key, report, now);
+        const confidenceLevel = await this.scorer.rescore(tx, ip, now);
+        return { status: 'accepted' as const, ip, confidenceLevel, quota };
+      });
+    } catch (error) {
+      if (charged > 0) await this.quota.refund(key.id, 'reports', charged, now);
+      if (error instanceof QuotaDenied) return { status: 'quota_exceeded', ip, quota: error.quota };
+      throw error;
+    }
+  }
+
+  /** Writes one report and its aggregate updates; the caller owns the transaction and the rescore. */
+  async apply(
+    tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+    key: AuthenticatedKey,
+    report: ValidReport,
+    now: number,
+  ): Promise<void> {
+    const ip = report.ip.text;
+    await touchReputation(tx, report.ip, report.reportedAt, now);
+    await insertReport(tx, {
+      ip,
+      ipKey: report.ip.key,
+      keyId: key.id,
+      category: report.categories[0] ?? 'other',
+      categories: report.categories,
+      protocol: report.protocol,
+      comment: report.comment,
+      reportedAt: report.reportedAt,
+      receivedAt: now,
+      day: utcDay(report.reportedAt),
+    });
+    const trust = reporterTrust(
+      key.trust,
+      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
+      this.policy,
+    );
+    const { newReporter, weightDelta } = await addReporterReport(
+      tx,
+      ip,
+      key.id,
+      report.reportedAt,
+      (reports) => reporterWeight(reports, trust, this.policy),
+    );
+    await addCategories(tx, ip, report.categories);
+    await addDayCounts(tx, ip, utcDay(report.reportedAt), { reports: 1 });
+    await addContributorTotals(tx, ip, {
+      reports: 1,
+      newReporters: newReporter ? 1 : 0,
+      weight: weightDelta,
+      reportedAt: report.reportedAt,
+    });
+  }
+}

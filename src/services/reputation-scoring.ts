@@ -1,0 +1,40 @@
+// Builds the scoring input for one IP from its aggregates and stores the resulting score (SPEC §5).
+import { ipFromKey } from '../core/ip.js';
+import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
+import type { DbExecutor } from '../store/database.js';
+import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
+import type { BenignSources } from './benign-sources.js';
+
+export class ReputationScorer {
+  constructor(
+    private readonly policy: ScoringPolicy,
+    private readonly benign: BenignSources,
+  ) {}
+
+  /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
+  async inputFor(_db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
+    const match = this.benign.match(ipFromKey(row.ip_key));
+    return {
+      sensor: { sessions: Number(row.sessions), protocols: 0, primitives: 0, behaviors: [] },
+      contributorWeight: Number(row.contributor_weight),
+      feeds: [],
+      whitelistFactor: match ? match.factor : null,
+      ignoreWhitelist,
+    };
+  }
+
+  async scoreRow(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoreResult> {
+    return score(await this.inputFor(db, row, ignoreWhitelist), this.policy);
+  }
+
+  /** Recomputes and stores the score of `ip` inside the caller's transaction; returns it. */
+  async rescore(tx: DbExecutor, ip: string, now: number): Promise<number> {
+    const row = await getReputation(tx, ip);
+    if (!row) return 0;
+    const input = await this.inputFor(tx, row);
+    const withWhitelist = score(input, this.policy).confidenceLevel;
+    const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
+    await setScore(tx, ip, withWhitelist, raw, now);
+    return withWhitelist;
+  }
+}

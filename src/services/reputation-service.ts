@@ -1,0 +1,167 @@
+// Reputation look-ups for /v1/key/check (SPEC §3.1): served from aggregates, with the score's breakdown.
+import { categoryId, parseCategory } from '../core/categories.js';
+import { type IpAddress, isPublicIp } from '../core/ip.js';
+import { redactEmails } from '../core/redact.js';
+import { type ScoreBreakdown, type ThreatLevel, threatLevel } from '../core/scoring.js';
+import { DAY_MS, toIso, utcDay } from '../core/time.js';
+import { newestReports } from '../store/reports-repository.js';
+import {
+  countReportersSince,
+  getCategoryCounts,
+  getDayTotals,
+  getReputation,
+} from '../store/reputation-repository.js';
+import type { Store } from '../store/store.js';
+import type { BenignSources } from './benign-sources.js';
+import type { ReputationScorer } from './reputation-scoring.js';
+
+export interface CheckOptions {
+  verbose: boolean;
+  /** Days; only evidence newer than that counts toward the counters shown. */
+  maxAgeDays: number | null;
+  protocols: readonly string[] | null;
+  ignoreWhitelist: boolean;
+}
+
+export interface CheckResult {
+  ip: string;
+  found: boolean;
+  isPublic: boolean;
+  ipVersion: 4 | 6;
+  confidenceLevel: number;
+  threatLevel: ThreatLevel;
+  whitelisted: boolean;
+  whitelistSource: string | null;
+  geolocation: {
+    countryCode: string | null;
+    countryName: string | null;
+    city: string | null;
+    asn: string | null;
+    asnOrg: string | null;
+    isTor: boolean;
+    isProxy: boolean;
+  } | null;
+  firstSeen: string | null;
+  lastSeen: string | null;
+  totalSessions: number;
+  totalEvents: number;
+  protocols: { protocol: string; sessions: number; events: number }[];
+  behaviors?: { name: string; severity: string; count: number; description: string; mitre: string[] }[];
+  primitives?: { name: string; count: number; description: string }[];
+  contributor: {
+    reportCount: number;
+    distinctReporters: number;
+    lastReportedAt: string | null;
+    categories: { category: string; id: number; count: number }[];
+    reports?: { category: string; protocol: string | null; comment: string | null; reportedAt: string }[];
+  };
+  feeds: { name: string; listedAt: string }[];
+  scoreBreakdown: ScoreBreakdown | null;
+}
+
+export const REPORT_LIST_LIMIT = 20;
+
+const REGION_NAMES = new Intl.DisplayNames(['en'], { type: 'region' });
+
+function countryName(code: string | null): string | null {
+  if (!code) return null;
+  try {
+    return REGION_NAMES.of(code) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export class ReputationService {
+  constructor(
+    private readonly store: Store,
+    private readonly scorer: ReputationScorer,
+    private readonly benign: BenignSources,
+  ) {}
+
+  async check(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {
+    const isPublic = isPublicIp(ip);
+    const benign = isPublic ? this.benign.match(ip) : null;
+    const row = isPublic ? await getReputation(this.store.db, ip.text) : undefined;
+    const base: CheckResult = {
+      ip: ip.text,
+      found: false,
+      isPublic,
+      ipVersion: ip.version,
+      confidenceLevel: 0,
+      threatLevel: 'none',
+      whitelisted: benign !== null,
+      whitelistSource: benign?.source ?? null,
+      geolocation: null,
+      firstSeen: null,
+      lastSeen: null,
+      totalSessions: 0,
+      totalEvents: 0,
+      protocols: [],
+      ...(options.verbose ? { behaviors: [], primitives: [] } : {}),
+      contributor: {
+        reportCount: 0,
+        distinctReporters: 0,
+        lastReportedAt: null,
+        categories: [],
+        ...(options.verbose ? { reports: [] } : {}),
+      },
+      feeds: [],
+      scoreBreakdown: null,
+    };
+    if (!row) return base;
+
+    const scored = await this.scorer.scoreRow(this.store.db, row, options.ignoreWhitelist);
+    const since = options.maxAgeDays === null ? 0 : now - options.maxAgeDays * DAY_MS;
+    let reportCount = Number(row.report_count);
+    let distinctReporters = row.distinct_reporters;
+    let totalSessions = Number(row.sessions);
+    let totalEvents = Number(row.events);
+    if (options.maxAgeDays !== null) {
+      const totals = await getDayTotals(this.store.db, row.ip, utcDay(since));
+      reportCount = totals.reports;
+      totalSessions = totals.sessions;
+      totalEvents = totals.events;
+      distinctReporters = await countReportersSince(this.store.db, row.ip, since);
+    }
+    const categories = (await getCategoryCounts(this.store.db, row.ip)).map((c) => {
+      const category = parseCategory(c.category);
+      return { category: c.category, id: category ? categoryId(category) : 16, count: c.count };
+    });
+    const reports = options.verbose
+      ? (await newestReports(this.store.db, row.ip, since, REPORT_LIST_LIMIT)).map((r) => ({
+          category: r.category,
+          protocol: r.protocol,
+          comment: r.comment === null ? null : redactEmails(r.comment),
+          reportedAt: toIso(r.reportedAt),
+        }))
+      : undefined;
+    return {
+      ...base,
+      found: true,
+      confidenceLevel: scored.confidenceLevel,
+      threatLevel: threatLevel(scored.confidenceLevel),
+      geolocation: {
+        countryCode: row.country_code,
+        countryName: countryName(row.country_code),
+        city: null,
+        asn: row.asn,
+        asnOrg: row.asn_org,
+        isTor: false,
+        isProxy: false,
+      },
+      firstSeen: toIso(Number(row.first_seen)),
+      lastSeen: toIso(Number(row.last_seen)),
+      totalSessions,
+      totalEvents,
+      contributor: {
+        reportCount,
+        distinctReporters,
+        lastReportedAt: row.last_reported_at === null ? null : toIso(Number(row.last_reported_at)),
+        categories,
+        ...(reports ? { reports } : {}),
+      },
+      scoreBreakdown: scored.breakdown,
+    };
+  }
+}

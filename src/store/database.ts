@@ -1,0 +1,112 @@
+// The one Kysely schema shared by the SQLite and PostgreSQL stores (ARCHITECTURE convention 4).
+import type { Generated, Kysely, Transaction } from 'kysely';
+
+/** Times are integer epoch milliseconds; days are days since the epoch (UTC). */
+export interface ApiKeysTable {
+  id: string;
+  name: string | null;
+  tier: string;
+  key_hash: string;
+  display_prefix: string;
+  /** JSON object counter → limit overriding the tier's limit for this key, or null. */
+  quota_overrides: string | null;
+  /** Reporter trust 0–1 for scoring, or null for the policy default. */
+  trust: number | null;
+  created_at: number;
+  expires_at: number | null;
+  disabled_at: number | null;
+}
+
+export interface UsageTable {
+  key_id: string;
+  counter: string;
+  day: number;
+  used: number;
+}
+
+export interface SettingsTable {
+  name: string;
+  value: string;
+}
+
+export interface ReputationsTable {
+  ip: string;
+  ip_key: Buffer;
+  ip_version: number;
+  first_seen: number;
+  last_seen: number;
+  /** Confidence level with the whitelist factor applied (what blacklists filter on). */
+  score: number;
+  /** Confidence level before the whitelist factor. */
+  score_raw: number;
+  score_updated_at: number;
+  sessions: Generated<number>;
+  events: Generated<number>;
+  sensor_first_seen: number | null;
+  sensor_last_seen: number | null;
+  report_count: Generated<number>;
+  distinct_reporters: Generated<number>;
+  /** Σ reporterWeight over this IP's reporters (SPEC §5 item 2), maintained incrementally. */
+  contributor_weight: Generated<number>;
+  last_reported_at: number | null;
+  country_code: string | null;
+  asn: string | null;
+  asn_org: string | null;
+  stix_id: string;
+}
+
+export interface ReputationReportersTable {
+  ip: string;
+  reporter_id: string;
+  reports: number;
+  /** This reporter's current reporterWeight for this IP. */
+  weight: number;
+  first_reported_at: number;
+  last_reported_at: number;
+}
+
+export interface ReputationCategoriesTable {
+  ip: string;
+  category: string;
+  count: number;
+}
+
+/** Per-IP per-day counters, so that `maxAge` filters are served from aggregates, not raw rows. */
+export interface ReputationDaysTable {
+  ip: string;
+  day: number;
+  reports: number;
+  sessions: number;
+  events: number;
+}
+
+/** Raw telemetry: one row per accepted report (kept for the retention window, SPEC §6). */
+export interface ReportsTable {
+  id: Generated<number>;
+  ip: string;
+  ip_key: Buffer;
+  key_id: string;
+  category: string;
+  categories: string;
+  protocol: string | null;
+  comment: string | null;
+  reported_at: number;
+  received_at: number;
+  day: number;
+}
+
+export interface Database {
+  api_keys: ApiKeysTable;
+  usage: UsageTable;
+  settings: SettingsTable;
+  reputations: ReputationsTable;
+  reputation_reporters: ReputationReportersTable;
+  reputation_categories: ReputationCategoriesTable;
+  reputation_days: ReputationDaysTable;
+  reports: ReportsTable;
+}
+
+export type Db = Kysely<Database>;
+/** Either the database or an open transaction: repositories accept both. */
+export type DbExecutor = Kysely<Database> | Transaction<Database>;
+export type Dialect = 'sqlite' | 'postgres';

@@ -1,0 +1,140 @@
+// Schema migrations, written once with Kysely's schema builder; the few type names that differ come from `types`.
+import type { Kysely, Migration } from 'kysely';
+import type { Dialect } from '../database.js';
+
+interface ColumnTypes {
+  bigint: 'integer' | 'bigint';
+  blob: 'blob' | 'bytea';
+  real: 'real' | 'double precision';
+}
+
+function columnTypes(dialect: Dialect): ColumnTypes {
+  return dialect === 'sqlite'
+    ? { bigint: 'integer', blob: 'blob', real: 'real' }
+    : { bigint: 'bigint', blob: 'bytea', real: 'double precision' };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations operate on an untyped schema by design
+type AnyDb = Kysely<any>;
+
+function initial(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text')
+        .addColumn('tier', 'text', (c) => c.notNull())
+        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('display_prefix', 'text', (c) => c.notNull())
+        .addColumn('quota_overrides', 'text')
+        .addColumn('trust', t.real)
+        .addColumn('created_at', t.bigint, (c) => c.notNull())
+        .addColumn('expires_at', t.bigint)
+        .addColumn('disabled_at', t.bigint)
+        .execute();
+      await db.schema
+        .createTable('usage')
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('counter', 'text', (c) => c.notNull())
+        .addColumn('day', 'integer', (c) => c.notNull())
+        .addColumn('used', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('usage_pk', ['key_id', 'counter', 'day'])
+        .execute();
+      await db.schema
+        .createTable('settings')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('reputations')
+        .addColumn('ip', 'text', (c) => c.primaryKey())
+        .addColumn('ip_key', t.blob, (c) => c.notNull().unique())
+        .addColumn('ip_version', 'integer', (c) => c.notNull())
+        .addColumn('first_seen', t.bigint, (c) => c.notNull())
+        .addColumn('last_seen', t.bigint, (c) => c.notNull())
+        .addColumn('score', 'integer', (c) => c.notNull())
+        .addColumn('score_raw', 'integer', (c) => c.notNull())
+        .addColumn('score_updated_at', t.bigint, (c) => c.notNull())
+        .addColumn('sessions', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('events', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('sensor_first_seen', t.bigint)
+        .addColumn('sensor_last_seen', t.bigint)
+        .addColumn('report_count', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('distinct_reporters', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('contributor_weight', t.real, (c) => c.notNull().defaultTo(0))
+        .addColumn('last_reported_at', t.bigint)
+        .addColumn('country_code', 'text')
+        .addColumn('asn', 'text')
+        .addColumn('asn_org', 'text')
+        .addColumn('stix_id', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('reputations_score_idx')
+        .on('reputations')
+        .columns(['score desc', 'last_seen desc'])
+        .execute();
+      await db.schema
+        .createIndex('reputations_last_seen_idx')
+        .on('reputations')
+        .column('last_seen')
+        .execute();
+      await db.schema
+        .createTable('reputation_reporters')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('reporter_id', 'text', (c) => c.notNull())
+        .addColumn('reports', t.bigint, (c) => c.notNull())
+        .addColumn('weight', t.real, (c) => c.notNull())
+        .addColumn('first_reported_at', t.bigint, (c) => c.notNull())
+        .addColumn('last_reported_at', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('reputation_reporters_pk', ['ip', 'reporter_id'])
+        .execute();
+      await db.schema
+        .createTable('reputation_categories')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('count', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('reputation_categories_pk', ['ip', 'category'])
+        .execute();
+      await db.schema
+        .createTable('reputation_days')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('day', 'integer', (c) => c.notNull())
+        .addColumn('reports', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('sessions', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('events', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('reputation_days_pk', ['ip', 'day'])
+        .execute();
+      let reports = db.schema.createTable('reports');
+      reports =
+        dialect === 'sqlite'
+          ? reports.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+          : reports.addColumn('id', 'bigserial', (c) => c.primaryKey());
+      await reports
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('ip_key', t.blob, (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('categories', 'text', (c) => c.notNull())
+        .addColumn('protocol', 'text')
+        .addColumn('comment', 'text')
+        .addColumn('reported_at', t.bigint, (c) => c.notNull())
+        .addColumn('received_at', t.bigint, (c) => c.notNull())
+        .addColumn('day', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('reports_merge_idx')
+        .on('reports')
+        .columns(['key_id', 'ip', 'category', 'received_at'])
+        .execute();
+      await db.schema.createIndex('reports_ip_idx').on('reports').columns(['ip', 'received_at']).execute();
+      await db.schema.createIndex('reports_day_idx').on('reports').column('day').execute();
+    },
+  };
+}
+
+/** Every migration in order; names sort lexically. */
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return { '0001-initial': initial(dialect) };
+}

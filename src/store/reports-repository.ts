@@ -1,0 +1,84 @@
+// Raw report rows (telemetry, SPEC §6): the 15-minute merge look-up, inserts and the newest-first list.
+import type { DbExecutor } from './database.js';
+
+export interface NewReport {
+  ip: string;
+  ipKey: Buffer;
+  keyId: string;
+  category: string;
+  categories: readonly string[];
+  protocol: string | null;
+  comment: string | null;
+  reportedAt: number;
+  receivedAt: number;
+  day: number;
+}
+
+/** True when this key reported this IP and category at or after `since` (server receive time). */
+export async function hasRecentReport(
+  db: DbExecutor,
+  keyId: string,
+  ip: string,
+  category: string,
+  since: number,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('reports')
+    .select('id')
+    .where('key_id', '=', keyId)
+    .where('ip', '=', ip)
+    .where('category', '=', category)
+    .where('received_at', '>=', since)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function insertReport(db: DbExecutor, report: NewReport): Promise<void> {
+  await db
+    .insertInto('reports')
+    .values({
+      ip: report.ip,
+      ip_key: report.ipKey,
+      key_id: report.keyId,
+      category: report.category,
+      categories: report.categories.join(','),
+      protocol: report.protocol,
+      comment: report.comment,
+      reported_at: report.reportedAt,
+      received_at: report.receivedAt,
+      day: report.day,
+    })
+    .execute();
+}
+
+export interface ReportListItem {
+  category: string;
+  protocol: string | null;
+  comment: string | null;
+  reportedAt: number;
+}
+
+/** The newest `limit` reports of an IP reported at or after `since`. */
+export async function newestReports(
+  db: DbExecutor,
+  ip: string,
+  since: number,
+  limit: number,
+): Promise<ReportListItem[]> {
+  const rows = await db
+    .selectFrom('reports')
+    .select(['category', 'protocol', 'comment', 'reported_at'])
+    .where('ip', '=', ip)
+    .where('reported_at', '>=', since)
+    .orderBy('reported_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    category: r.category,
+    protocol: r.protocol,
+    comment: r.comment,
+    reportedAt: Number(r.reported_at),
+  }));
+}

@@ -1,0 +1,209 @@
+// Per-IP reputation aggregates (SPEC §1): updated incrementally as evidence arrives, read without touching raw rows.
+import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import { sql } from 'kysely';
+import type { DbExecutor, Dialect, ReputationsTable } from './database.js';
+
+export type ReputationRow = Selectable<ReputationsTable>;
+
+const later = (column: string) =>
+  sql<number>`case when excluded.${sql.ref(column)} > reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
+const earlier = (column: string) =>
+  sql<number>`case when excluded.${sql.ref(column)} < reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
+
+/**
+ * Serialises writers of one IP for the rest of the transaction. PostgreSQL takes a transaction-scoped
+ * advisory lock; SQLite needs nothing (BEGIN IMMEDIATE already holds the only write lock).
+ */
+export async function lockIp(tx: DbExecutor, dialect: Dialect, ip: string): Promise<void> {
+  if (dialect === 'postgres') {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${ip}, 7461))`.execute(tx);
+  }
+}
+
+/** Creates the IP's row if missing and widens first/last seen to include `at`. */
+export async function touchReputation(
+  tx: DbExecutor,
+  ip: { text: string; key: Buffer; version: 4 | 6 },
+  at: number,
+  now: number,
+): Promise<void> {
+  await tx
+    .insertInto('reputations')
+    .values({
+      ip: ip.text,
+      ip_key: ip.key,
+      ip_version: ip.version,
+      first_seen: at,
+      last_seen: at,
+      score: 0,
+      score_raw: 0,
+      score_updated_at: now,
+      stix_id: randomUUID(),
+    })
+    .onConflict((oc) =>
+      oc.column('ip').doUpdateSet({ first_seen: earlier('first_seen'), last_seen: later('last_seen') }),
+    )
+    .execute();
+}
+
+export async function getReputation(db: DbExecutor, ip: string): Promise<ReputationRow | undefined> {
+  return db.selectFrom('reputations').selectAll().where('ip', '=', ip).executeTakeFirst();
+}
+
+export async function setScore(
+  tx: DbExecutor,
+  ip: string,
+  score: number,
+  scoreRaw: number,
+  now: number,
+): Promise<void> {
+  await tx
+    .updateTable('reputations')
+    .set({ score, score_raw: scoreRaw, score_updated_at: now })
+    .where('ip', '=', ip)
+    .execute();
+}
+
+/** Records one more report by `reporterId`; returns whether the reporter is new for this IP and the weight delta. */
+export async function addReporterReport(
+  tx: DbExecutor,
+  ip: string,
+  reporterId: string,
+  at: number,
+  weightFor: (reports: number) => number,
+): Promise<{ newReporter: boolean; weightDelta: number }> {
+  const existing = await tx
+    .selectFrom('reputation_reporters')
+    .select(['reports', 'weight'])
+    .where('ip', '=', ip)
+    .where('reporter_id', '=', reporterId)
+    .executeTakeFirst();
+  if (!existing) {
+    const weight = weightFor(1);
+    await tx
+      .insertInto('reputation_reporters')
+      .values({
+        ip,
+        reporter_id: reporterId,
+        reports: 1,
+        weight,
+        first_reported_at: at,
+        last_reported_at: at,
+      })
+      .execute();
+    return { newReporter: true, weightDelta: weight };
+  }
+  const reports = Number(existing.reports) + 1;
+  // Never lower a reporter's weight (SPEC §5 item 8), even if its trust was lowered meanwhile.
+  const weight = Math.max(existing.weight, weightFor(reports));
+  await tx
+    .updateTable('reputation_reporters')
+    .set({
+      reports,
+      weight,
+      last_reported_at: sql<number>`case when last_reported_at > ${at} then last_reported_at else ${at} end`,
+    })
+    .where('ip', '=', ip)
+    .where('reporter_id', '=', reporterId)
+    .execute();
+  return { newReporter: false, weightDelta: weight - existing.weight };
+}
+
+export async function addCategories(
+  tx: DbExecutor,
+  ip: string,
+  categories: readonly string[],
+): Promise<void> {
+  for (const category of new Set(categories)) {
+    await tx
+      .insertInto('reputation_categories')
+      .values({ ip, category, count: 1 })
+      .onConflict((oc) =>
+        oc.columns(['ip', 'category']).doUpdateSet({ count: sql<number>`reputation_categories.count + 1` }),
+      )
+      .execute();
+  }
+}
+
+export async function addDayCounts(
+  tx: DbExecutor,
+  ip: string,
+  day: number,
+  counts: { reports?: number; sessions?: number; events?: number },
+): Promise<void> {
+  const reports = counts.reports ?? 0;
+  const sessions = counts.sessions ?? 0;
+  const events = counts.events ?? 0;
+  await tx
+    .insertInto('reputation_days')
+    .values({ ip, day, reports, sessions, events })
+    .onConflict((oc) =>
+      oc.columns(['ip', 'day']).doUpdateSet({
+        reports: sql<number>`reputation_days.reports + excluded.reports`,
+        sessions: sql<number>`reputation_days.sessions + excluded.sessions`,
+        events: sql<number>`reputation_days.events + excluded.events`,
+      }),
+    )
+    .execute();
+}
+
+export async function addContributorTotals(
+  tx: DbExecutor,
+  ip: string,
+  delta: { reports: number; newReporters: number; weight: number; reportedAt: number },
+): Promise<void> {
+  await tx
+    .updateTable('reputations')
+    .set({
+      report_count: sql<number>`report_count + ${delta.reports}`,
+      distinct_reporters: sql<number>`distinct_reporters + ${delta.newReporters}`,
+      contributor_weight: sql<number>`contributor_weight + ${delta.weight}`,
+      last_reported_at: sql<number>`case when last_reported_at is null or last_reported_at < ${delta.reportedAt} then ${delta.reportedAt} else last_reported_at end`,
+    })
+    .where('ip', '=', ip)
+    .execute();
+}
+
+export async function getCategoryCounts(
+  db: DbExecutor,
+  ip: string,
+): Promise<{ category: string; count: number }[]> {
+  const rows = await db
+    .selectFrom('reputation_categories')
+    .select(['category', 'count'])
+    .where('ip', '=', ip)
+    .orderBy('count', 'desc')
+    .orderBy('category')
+    .execute();
+  return rows.map((r) => ({ category: r.category, count: Number(r.count) }));
+}
+
+/** Sums of the per-day counters from `fromDay` on (for `maxAge`). */
+export async function getDayTotals(
+  db: DbExecutor,
+  ip: string,
+  fromDay: number,
+): Promise<{ reports: number; sessions: number; events: number }> {
+  const row = await db
+    .selectFrom('reputation_days')
+    .select((eb) => [
+      eb.fn.coalesce(eb.fn.sum<number>('reports'), sql<number>`0`).as('reports'),
+      eb.fn.coalesce(eb.fn.sum<number>('sessions'), sql<number>`0`).as('sessions'),
+      eb.fn.coalesce(eb.fn.sum<number>('events'), sql<number>`0`).as('events'),
+    ])
+    .where('ip', '=', ip)
+    .where('day', '>=', fromDay)
+    .executeTakeFirstOrThrow();
+  return { reports: Number(row.reports), sessions: Number(row.sessions), events: Number(row.events) };
+}
+
+export async function countReportersSince(db: DbExecutor, ip: string, since: number): Promise<number> {
+  const row = await db
+    .selectFrom('reputation_reporters')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('ip', '=', ip)
+    .where('last_reported_at', '>=', since)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
