@@ -33,8 +33,9 @@ function daysInMonth(year: number, month: number): number {
 }
 
 /**
- * Parses a TAXII/STIX timestamp into microseconds since the epoch (an integer; exact up to year
- * 2255). Fractions beyond microseconds are truncated. Never throws.
+ * Parses a TAXII/STIX timestamp into microseconds since the epoch: a safe integer, so years
+ * 1685-2255 (others are refused as out of range). Fractions beyond microseconds are truncated.
+ * Never throws.
  */
 export function parseTaxiiTimestamp(text: string): Parsed<number> {
   const match = TIMESTAMP_PATTERN.exec(text.trim());
@@ -69,14 +70,12 @@ export function parseTaxiiTimestamp(text: string): Parsed<number> {
   return { ok: true, value: micros };
 }
 
-const MAX_FORMAT_MICROS = Date.UTC(9999, 11, 31, 23, 59, 59, 999) * 1000 + 999;
-const MIN_FORMAT_MICROS = new Date(0).setUTCFullYear(0, 0, 1) * 1000;
-
-/** Microseconds since the epoch → `2026-01-02T03:04:05.123456Z` (always six fractional digits). */
+/**
+ * Microseconds since the epoch → `2026-01-02T03:04:05.123456Z` (always six fractional digits).
+ * Safe integers only, i.e. years 1685-2255; anything else is a caller bug and throws.
+ */
 export function formatTaxiiTimestamp(micros: number): string {
-  if (!Number.isSafeInteger(micros) || micros > MAX_FORMAT_MICROS || micros < MIN_FORMAT_MICROS) {
-    throw new RangeError(`not an epoch-microsecond timestamp in years 0000-9999: ${micros}`);
-  }
+  if (!Number.isSafeInteger(micros)) throw new RangeError(`not an integer epoch-µs timestamp: ${micros}`);
   const ms = Math.floor(micros / 1000);
   const subMilli = micros - ms * 1000;
   const iso = new Date(ms).toISOString(); // …SS.mmmZ
