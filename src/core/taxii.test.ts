@@ -188,6 +188,11 @@ describe('parseTaxiiQuery', () => {
     assert.deepEqual(merged.match.id, ['indicator--a', 'indicator--b']);
   });
 
+  it('accepts a nested match object from a qs-style parser', () => {
+    assert.deepEqual(query({ match: { type: 'indicator', version: 'all' } }).match.type, ['indicator']);
+    assert.equal(query({ match: { version: 'all' } }).match.version.all, true);
+  });
+
   it('splits comma lists and drops blanks', () => {
     assert.deepEqual(query({ 'match[type]': ' indicator , ,identity,' }).match.type, [
       'indicator',

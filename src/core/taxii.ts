@@ -210,7 +210,16 @@ const MATCH_PARAMS = new Set(['match[id]', 'match[type]', 'match[version]', 'mat
  */
 export function parseTaxiiQuery(query: Readonly<Record<string, unknown>>): TaxiiQueryResult {
   const collected = new Map<string, string[]>();
+  const entries: [string, unknown][] = [];
   for (const [rawKey, rawValue] of Object.entries(query)) {
+    // A qs-style parser turns `match[id]=…` into `{ match: { id: … } }`; flatten it back.
+    if (percentDecode(rawKey).trim() === 'match' && isRecord(rawValue)) {
+      for (const [field, value] of Object.entries(rawValue)) entries.push([`match[${field}]`, value]);
+    } else {
+      entries.push([rawKey, rawValue]);
+    }
+  }
+  for (const [rawKey, rawValue] of entries) {
     const key = percentDecode(rawKey).trim();
     if (!SINGLE_PARAMS.has(key) && !MATCH_PARAMS.has(key)) continue;
     const values = stringValues(rawValue);
