@@ -8,7 +8,8 @@ import pg from 'pg';
 export type Engine = 'sqlite' | 'postgres';
 export const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
-export const POSTGRES_ADMIN_URL = process.env.VAKT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const POSTGRES_ADMIN_URL =
+  process.env.VAKT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_TEST_URL = process.env.VAKT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 
 async function postgresReachable(): Promise<boolean> {
@@ -32,7 +33,8 @@ const postgresUp = await postgresReachable();
  */
 export function skipReason(engine: Engine): string | undefined {
   if (engine === 'postgres' && !postgresUp) {
-    if (process.env.CI) throw new Error(`PostgreSQL is required in CI but ${POSTGRES_ADMIN_URL} does not answer`);
+    if (process.env.CI)
+      throw new Error(`PostgreSQL is required in CI but ${POSTGRES_ADMIN_URL} does not answer`);
     return `PostgreSQL is not reachable at ${POSTGRES_ADMIN_URL}; start it to run the PostgreSQL suite`;
   }
   return undefined;
