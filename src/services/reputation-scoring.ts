@@ -5,11 +5,29 @@ import type { DbExecutor } from '../store/database.js';
 import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
 import type { BenignSources } from './benign-sources.js';
 
+/**
+ * Called inside the writing transaction whenever an IP's stored score was recomputed (TAXII publishes
+ * indicator versions from here). `before` is the previously stored score (0 for a new IP); `row` holds
+ * the new score.
+ */
+export type ScoreListener = (
+  tx: DbExecutor,
+  row: ReputationRow,
+  before: number,
+  now: number,
+) => Promise<void>;
+
 export class ReputationScorer {
+  private readonly listeners: ScoreListener[] = [];
+
   constructor(
     private readonly policy: ScoringPolicy,
     private readonly benign: BenignSources,
   ) {}
+
+  onScoreChanged(listener: ScoreListener): void {
+    this.listeners.push(listener);
+  }
 
   /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
   async inputFor(_db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
@@ -35,6 +53,8 @@ export class ReputationScorer {
     const withWhitelist = score(input, this.policy).confidenceLevel;
     const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
     await setScore(tx, ip, withWhitelist, raw, now);
+    const updated = { ...row, score: withWhitelist, score_raw: raw, score_updated_at: now };
+    for (const listener of this.listeners) await listener(tx, updated, row.score, now);
     return withWhitelist;
   }
 }
