@@ -22,7 +22,7 @@ describe('aggregate', () => {
       '203.0.113.0/26',
       '203.0.113.64/29',
       '203.0.113.72/30',
-      '203.0.113.76/32',
+      '203.0.113.76',
       '203.0.113.78/31',
       '203.0.113.80/28',
       '203.0.113.96/27',
@@ -50,7 +50,7 @@ describe('aggregate', () => {
   it('collapses four IPv6 addresses into a /126', () => {
     assert.deepEqual(texts(['2001:db8::3', '2001:db8::1', '2001:db8::2', '2001:DB8::0']), ['2001:db8::/126']);
     assert.deepEqual(texts(['2001:db8::1', '2001:db8::2', '2001:db8::3']), [
-      '2001:db8::1/128',
+      '2001:db8::1',
       '2001:db8::2/127',
     ]);
   });
@@ -72,7 +72,7 @@ describe('aggregate', () => {
       result.map((c) => [c.text, c.version, c.prefixLength, c.address]),
       [
         ['198.51.100.0/31', 4, 31, '198.51.100.0'],
-        ['2001:db8::1/128', 6, 128, '2001:db8::1'],
+        ['2001:db8::1', 6, 128, '2001:db8::1'],
       ],
     );
   });
@@ -89,7 +89,7 @@ describe('aggregate', () => {
     const result = aggregate(['1.2.3.4', 'bad', '1.2.3', ''], { onInvalid: (entry) => invalid.push(entry) });
     assert.deepEqual(
       result.map((c) => c.text),
-      ['1.2.3.4/32'],
+      ['1.2.3.4'],
     );
     assert.deepEqual(invalid, ['bad', '1.2.3', '']);
   });
@@ -115,7 +115,7 @@ describe('subtract', () => {
   it('punches an allowlisted address out of a range', () => {
     assert.deepEqual(
       subtract(['45.83.0.0/30'], ['45.83.0.1']).map((c) => c.text),
-      ['45.83.0.0/32', '45.83.0.2/31'],
+      ['45.83.0.0', '45.83.0.2/31'],
     );
   });
 
@@ -125,7 +125,7 @@ describe('subtract', () => {
         ['10.0.0.1', '10.0.0.2', '45.83.0.9', '192.168.1.0/24', '2a05:d014:ff:212::/64', '2001:db8::1'],
         ['10.0.0.0/8', '192.168.0.0/16', '2a05:d014:ff:212:8000::/65'],
       ).map((c) => c.text),
-      ['45.83.0.9/32', '2001:db8::1/128', '2a05:d014:ff:212::/65'],
+      ['45.83.0.9', '2001:db8::1', '2a05:d014:ff:212::/65'],
     );
   });
 
@@ -173,7 +173,8 @@ function referenceCover(addresses: Set<number>, bits: number): string[] {
     .sort((a, b) => a[0] - b[0])
     .map(([start, hostBits]) => {
       const value = 0x2d530000 + start; // inside 45.83.0.0/16
-      return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}/${32 - hostBits}`;
+      const address = `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+      return hostBits === 0 ? address : `${address}/${32 - hostBits}`;
     });
 }
 

@@ -5,7 +5,10 @@ import { ipFromKey, parseCidr } from './ip.js';
 
 /** One CIDR of an aggregated result. A single address is a /32 (IPv4) or /128 (IPv6). */
 export interface AggregatedCidr {
-  /** Canonical text: "45.83.0.0/24", "2a05:d014:ff:212::/64"; a full-length prefix is written "1.2.3.4/32". */
+  /**
+   * Canonical text: "45.83.0.0/24", "2a05:d014:ff:212::/64"; a single address (/32, /128) is written
+   * bare ("1.2.3.4"), as blocklists, `iprange` and firewall sets expect.
+   */
   readonly text: string;
   /** The bare network address (canonical text, no prefix). */
   readonly address: string;
@@ -91,19 +94,35 @@ function isV4MappedKey(key: Uint8Array): boolean {
   return key[10] === 0xff && key[11] === 0xff;
 }
 
+/** A growable Uint32Array/Float64Array pair of buffers: single addresses dominate real lists. */
+class GrowableUint32 {
+  data = new Uint32Array(1024);
+  length = 0;
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Uint32Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = value;
+  }
+}
+
 /** Collects addresses and CIDRs, then sorts and merges them once in `build()`. */
 export class RangeSetBuilder {
-  #v4 = new Float64Array(1024);
-  #v4Length = 0;
+  // IPv4 single addresses as uint32 (radix-sorted later); IPv4 CIDRs wider than /32 encoded as
+  // start*64 + hostBits in a Float64Array (exact: < 2^38); IPv6 as [start, end] bigint pairs.
+  #v4Singles = new GrowableUint32();
+  #v4Blocks: number[] = [];
   #v6: bigint[] = [];
 
-  #pushV4(encoded: number): void {
-    if (this.#v4Length === this.#v4.length) {
-      const grown = new Float64Array(this.#v4.length * 2);
-      grown.set(this.#v4);
-      this.#v4 = grown;
+  #pushV4(value: number, hostBits: number): void {
+    if (hostBits === 0) {
+      this.#v4Singles.push(value);
+    } else {
+      const blockSize = 2 ** hostBits;
+      this.#v4Blocks.push((value - (value % blockSize)) * 64 + hostBits);
     }
-    this.#v4[this.#v4Length++] = encoded;
   }
 
   #pushV6(start: bigint, prefixLength: number): void {
@@ -124,7 +143,8 @@ export class RangeSetBuilder {
     if (text.charCodeAt(0) <= 32 || text.charCodeAt(length - 1) <= 32) text = text.trim();
     const encoded = parseV4Encoded(text);
     if (encoded >= 0) {
-      this.#pushV4(encoded);
+      const hostBits = encoded % 64;
+      this.#pushV4((encoded - hostBits) / 64, hostBits);
       return true;
     }
     const parsed = parseCidr(text);
@@ -149,9 +169,7 @@ export class RangeSetBuilder {
       if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new RangeError('IPv4 prefix is 0-32');
       const value =
         (key[12] ?? 0) * 16777216 + (key[13] ?? 0) * 65536 + (key[14] ?? 0) * 256 + (key[15] ?? 0);
-      const hostBits = 32 - prefix;
-      const blockSize = 2 ** hostBits;
-      this.#pushV4((value - (value % blockSize)) * 64 + hostBits);
+      this.#pushV4(value, 32 - prefix);
       return;
     }
     const prefix = prefixLength ?? 128;
@@ -161,30 +179,85 @@ export class RangeSetBuilder {
 
   /** Sorts and merges everything added so far into a RangeSet (overlapping and adjacent ranges join). */
   build(): RangeSet {
-    return { v4: mergeV4(this.#v4.subarray(0, this.#v4Length)), v6: mergeV6(this.#v6) };
+    const singles = radixSortUint32(this.#v4Singles.data.subarray(0, this.#v4Singles.length));
+    const blocks = Float64Array.from(this.#v4Blocks).sort();
+    return { v4: mergeV4(singles, blocks), v6: mergeV6(this.#v6) };
   }
 }
 
-function mergeV4(encoded: Float64Array): Float64Array {
-  const sorted = Float64Array.from(encoded).sort();
-  const out: number[] = [];
+/** LSD radix sort in two 16-bit passes: about twice as fast as TypedArray#sort at 10^5-10^6 entries. */
+function radixSortUint32(input: Uint32Array): Uint32Array {
+  const length = input.length;
+  let source = Uint32Array.from(input);
+  if (length < 2048) return source.sort();
+  let target = new Uint32Array(length);
+  const counts = new Uint32Array(65536);
+  for (let shift = 0; shift < 32; shift += 16) {
+    counts.fill(0);
+    for (let i = 0; i < length; i++) {
+      const bucket = ((source[i] ?? 0) >>> shift) & 0xffff;
+      counts[bucket] = (counts[bucket] ?? 0) + 1;
+    }
+    let offset = 0;
+    for (let bucket = 0; bucket < 65536; bucket++) {
+      const count = counts[bucket] ?? 0;
+      counts[bucket] = offset;
+      offset += count;
+    }
+    for (let i = 0; i < length; i++) {
+      const value = source[i] ?? 0;
+      const bucket = (value >>> shift) & 0xffff;
+      const position = counts[bucket] ?? 0;
+      target[position] = value;
+      counts[bucket] = position + 1;
+    }
+    const swap = source;
+    source = target;
+    target = swap;
+  }
+  return source;
+}
+
+/** Merges sorted single addresses and sorted encoded blocks into disjoint, non-adjacent intervals. */
+function mergeV4(singles: Uint32Array, blocks: Float64Array): Float64Array {
+  const out = new Float64Array(2 * (singles.length + blocks.length));
+  let outLength = 0;
   let currentStart = -1;
   let currentEnd = -2;
-  for (let i = 0; i < sorted.length; i++) {
-    const value = sorted[i] ?? 0;
-    const hostBits = value % 64;
-    const start = (value - hostBits) / 64;
-    const end = start + 2 ** hostBits - 1;
+  let i = 0;
+  let j = 0;
+  while (i < singles.length || j < blocks.length) {
+    let start: number;
+    let end: number;
+    const single = i < singles.length ? (singles[i] ?? 0) : TWO_POW_32;
+    const block = j < blocks.length ? (blocks[j] ?? 0) : TWO_POW_32 * 64;
+    const blockHostBits = block % 64;
+    const blockStart = (block - blockHostBits) / 64;
+    if (single <= blockStart && i < singles.length) {
+      start = single;
+      end = single;
+      i++;
+    } else {
+      start = blockStart;
+      end = blockStart + 2 ** blockHostBits - 1;
+      j++;
+    }
     if (start <= currentEnd + 1) {
       if (end > currentEnd) currentEnd = end;
     } else {
-      if (currentStart >= 0) out.push(currentStart, currentEnd);
+      if (currentStart >= 0) {
+        out[outLength++] = currentStart;
+        out[outLength++] = currentEnd;
+      }
       currentStart = start;
       currentEnd = end;
     }
   }
-  if (currentStart >= 0) out.push(currentStart, currentEnd);
-  return Float64Array.from(out);
+  if (currentStart >= 0) {
+    out[outLength++] = currentStart;
+    out[outLength++] = currentEnd;
+  }
+  return out.slice(0, outLength);
 }
 
 function mergeV6(pairs: readonly bigint[]): bigint[] {
@@ -205,8 +278,17 @@ function mergeV6(pairs: readonly bigint[]): bigint[] {
   return out;
 }
 
+// Octet strings precomputed: number-to-string conversion dominated output time at 10^5 CIDRs.
+const OCTETS = Array.from({ length: 256 }, (_, index) => String(index));
+const DOTTED = Array.from({ length: 256 }, (_, index) => `${index}.`);
+
 function v4Text(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+  return (
+    (DOTTED[value >>> 24] ?? '') +
+    (DOTTED[(value >>> 16) & 255] ?? '') +
+    (DOTTED[(value >>> 8) & 255] ?? '') +
+    (OCTETS[value & 255] ?? '')
+  );
 }
 
 function v6Text(value: bigint): string {
@@ -219,6 +301,8 @@ function v6Text(value: bigint): string {
   return ip.version === 6 ? ip.text : `::ffff:${ip.text}`;
 }
 
+const SUFFIXES = Array.from({ length: 33 }, (_, index) => `/${index}`);
+
 /** Appends the minimal CIDR cover of the inclusive uint32 range [start, end]. */
 function v4RangeToCidrs(start: number, end: number, out: AggregatedCidr[]): void {
   let cursor = start;
@@ -230,7 +314,8 @@ function v4RangeToCidrs(start: number, end: number, out: AggregatedCidr[]): void
     const hostBits = size === TWO_POW_32 ? 32 : 31 - Math.clz32(size);
     const address = v4Text(cursor);
     const prefixLength = 32 - hostBits;
-    out.push({ text: `${address}/${prefixLength}`, address, version: 4, prefixLength });
+    const text = hostBits === 0 ? address : address + (SUFFIXES[prefixLength] ?? '');
+    out.push({ text, address, version: 4, prefixLength });
     cursor += size;
   }
 }
@@ -248,7 +333,8 @@ function v6RangeToCidrs(start: bigint, end: bigint, out: AggregatedCidr[]): void
     const hostBits = Math.min(alignBits, fitBits);
     const address = v6Text(cursor);
     const prefixLength = 128 - hostBits;
-    out.push({ text: `${address}/${prefixLength}`, address, version: 6, prefixLength });
+    const text = hostBits === 0 ? address : `${address}/${prefixLength}`;
+    out.push({ text, address, version: 6, prefixLength });
     if (hostBits === 128) break;
     cursor += 1n << BigInt(hostBits);
     if (cursor > V6_ALL) break;
