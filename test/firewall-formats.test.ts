@@ -179,7 +179,7 @@ describe('firewall formats against the real tools', { skip: skipReason ?? false 
           '-c',
           'i=0; while [ ! -e "$2" ] && [ "$i" -lt 20000 ]; do ' +
             'n=$(ipset list -t "$1" 2>/dev/null | sed -n "s/^Number of entries: //p"); ' +
-            'echo "${n:-MISSING}"; i=$((i+1)); done',
+            'if [ -z "$n" ]; then n=MISSING; fi; echo "$n"; i=$((i+1)); done',
           'sh',
           liveV4,
           stopFile,
