@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { aggregate, buildRangeSet } from '../src/core/cidr-aggregate.js';
+import { aggregate, buildRangeSet, toCidrTexts } from '../src/core/cidr-aggregate.js';
 import { sharedDataPath } from '../test/support/shared-data.js';
 
 const run = promisify(execFile);
@@ -46,6 +46,16 @@ for (let i = 0; i < 7; i++) {
 console.log(
   `vakt aggregate:  median ${median(oursTimes).toFixed(1)} ms, first (cold) ${(oursTimes[0] ?? 0).toFixed(1)} ms, ${ours.length} CIDRs`,
 );
+
+// Text only (no objects), as a plaintext or firewall writer would consume it.
+const textTimes: number[] = [];
+for (let i = 0; i < 7; i++) {
+  const start = performance.now();
+  const texts = toCidrTexts(buildRangeSet(lines));
+  textTimes.push(performance.now() - start);
+  if (texts.length !== ours.length) throw new Error('toCidrTexts disagrees with aggregate');
+}
+console.log(`vakt aggregate to text only: median ${median(textTimes).toFixed(1)} ms`);
 
 // The same without producing strings: parse, sort, merge (what subtract() and counting need).
 const setTimes: number[] = [];

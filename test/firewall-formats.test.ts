@@ -100,6 +100,10 @@ async function entryCount(set: string): Promise<number> {
   return Number(match[1]);
 }
 
+async function setNames(): Promise<string[]> {
+  return (await mustInNamespace('ipset', ['list', '-n'])).split('\n').filter(Boolean).sort();
+}
+
 describe('firewall formats against the real tools', { skip: skipReason ?? false }, () => {
   const scratch = mkdtempSync(join(tmpdir(), 'vakt-fw-'));
 
@@ -138,6 +142,7 @@ describe('firewall formats against the real tools', { skip: skipReason ?? false 
       await mustInNamespace('ipset', ['restore'], first);
       assert.equal(await entryCount(liveV4), 70_000);
       assert.equal(await entryCount(liveV6), 300);
+      assert.deepEqual(await setNames(), [liveV4, liveV6]);
 
       await mustInNamespace('iptables', [
         '-I',
@@ -221,8 +226,7 @@ describe('firewall formats against the real tools', { skip: skipReason ?? false 
       assert.notEqual((await inNamespace('ipset', ['test', liveV4, '45.81.10.5'])).code, 0);
       assert.equal((await inNamespace('ipset', ['test', liveV6, '2a05:d014:ff:213::12c'])).code, 0);
       // No temp set left; the iptables rules still reference the live sets.
-      const sets = (await mustInNamespace('ipset', ['list', '-n'])).split('\n').filter(Boolean).sort();
-      assert.deepEqual(sets, [liveV4, liveV6]);
+      assert.deepEqual(await setNames(), [liveV4, liveV6]);
       assert.match(await mustInNamespace('iptables', ['-S', 'INPUT']), /--match-set vakt-v4 src -j DROP/);
     });
 
@@ -231,6 +235,7 @@ describe('firewall formats against the real tools', { skip: skipReason ?? false 
       await mustInNamespace('ipset', ['restore'], third);
       assert.equal(await entryCount(liveV4), 1_000);
       assert.equal(await entryCount(liveV6), 0);
+      assert.deepEqual(await setNames(), [liveV4, liveV6]);
     });
 
     it('by construction, only swaps touch the live sets', async () => {

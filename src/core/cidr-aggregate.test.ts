@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { aggregate, buildRangeSet, RangeSetBuilder, subtract, toCidrs } from './cidr-aggregate.js';
+import {
+  aggregate,
+  buildRangeSet,
+  forEachCidr,
+  RangeSetBuilder,
+  subtract,
+  toCidrs,
+  toCidrTexts,
+} from './cidr-aggregate.js';
 import { parseIp } from './ip.js';
 
 const texts = (entries: Iterable<string>) => aggregate(entries).map((cidr) => cidr.text);
@@ -107,6 +115,26 @@ describe('aggregate', () => {
     assert.deepEqual(
       toCidrs(builder.build()).map((c) => c.text),
       ['45.83.0.0/31', '2a05:d014:ff:212::/64'],
+    );
+  });
+});
+
+describe('toCidrTexts and forEachCidr', () => {
+  it('give the same cover as toCidrs', () => {
+    const set = buildRangeSet(['45.83.0.0/24', '45.83.1.0', '2a05:d014:ff:212::/64', '2a05:d014:ff:213::1']);
+    assert.deepEqual(toCidrTexts(set), [
+      '45.83.0.0/24',
+      '45.83.1.0',
+      '2a05:d014:ff:212::/64',
+      '2a05:d014:ff:213::1',
+    ]);
+    const visited: Array<[string, string, number, number]> = [];
+    forEachCidr(set, (text, address, prefixLength, version) =>
+      visited.push([text, address, prefixLength, version]),
+    );
+    assert.deepEqual(
+      visited,
+      toCidrs(set).map((c) => [c.text, c.address, c.prefixLength, c.version]),
     );
   });
 });

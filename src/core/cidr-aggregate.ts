@@ -304,7 +304,7 @@ function v6Text(value: bigint): string {
 const SUFFIXES = Array.from({ length: 33 }, (_, index) => `/${index}`);
 
 /** Appends the minimal CIDR cover of the inclusive uint32 range [start, end]. */
-function v4RangeToCidrs(start: number, end: number, out: AggregatedCidr[]): void {
+function v4RangeToCidrs(start: number, end: number, visit: CidrVisitor): void {
   let cursor = start;
   while (cursor <= end) {
     // Largest block aligned at cursor: its lowest set bit (2^32 for 0), shrunk to fit the range.
@@ -314,8 +314,7 @@ function v4RangeToCidrs(start: number, end: number, out: AggregatedCidr[]): void
     const hostBits = size === TWO_POW_32 ? 32 : 31 - Math.clz32(size);
     const address = v4Text(cursor);
     const prefixLength = 32 - hostBits;
-    const text = hostBits === 0 ? address : address + (SUFFIXES[prefixLength] ?? '');
-    out.push({ text, address, version: 4, prefixLength });
+    visit(hostBits === 0 ? address : address + (SUFFIXES[prefixLength] ?? ''), address, prefixLength, 4);
     cursor += size;
   }
 }
@@ -325,7 +324,7 @@ function bitLength(value: bigint): number {
 }
 
 /** Appends the minimal CIDR cover of the inclusive 128-bit range [start, end]. */
-function v6RangeToCidrs(start: bigint, end: bigint, out: AggregatedCidr[]): void {
+function v6RangeToCidrs(start: bigint, end: bigint, visit: CidrVisitor): void {
   let cursor = start;
   while (cursor <= end) {
     const alignBits = cursor === 0n ? 128 : bitLength(cursor & -cursor) - 1;
@@ -333,22 +332,41 @@ function v6RangeToCidrs(start: bigint, end: bigint, out: AggregatedCidr[]): void
     const hostBits = Math.min(alignBits, fitBits);
     const address = v6Text(cursor);
     const prefixLength = 128 - hostBits;
-    const text = hostBits === 0 ? address : `${address}/${prefixLength}`;
-    out.push({ text, address, version: 6, prefixLength });
+    visit(hostBits === 0 ? address : `${address}/${prefixLength}`, address, prefixLength, 6);
     if (hostBits === 128) break;
     cursor += 1n << BigInt(hostBits);
     if (cursor > V6_ALL) break;
   }
 }
 
+/** Receives one CIDR of a minimal cover: text as in AggregatedCidr.text, bare address, prefix, family. */
+export type CidrVisitor = (text: string, address: string, prefixLength: number, version: 4 | 6) => void;
+
 /**
- * The smallest exact set of CIDRs whose union is the set: every CIDR lies wholly inside it, none
+ * Visits the smallest exact set of CIDRs whose union is the set: every CIDR lies wholly inside it, none
  * overlap, and no smaller list covers it. IPv4 first, then IPv6, each in ascending address order.
+ * Allocates nothing per CIDR beyond its text, for writers that stream the result.
  */
+export function forEachCidr(set: RangeSet, visit: CidrVisitor): void {
+  for (let i = 0; i + 1 < set.v4.length; i += 2) v4RangeToCidrs(set.v4[i] ?? 0, set.v4[i + 1] ?? 0, visit);
+  for (let i = 0; i + 1 < set.v6.length; i += 2) v6RangeToCidrs(set.v6[i] ?? 0n, set.v6[i + 1] ?? 0n, visit);
+}
+
+/** The minimal exact CIDR cover (see forEachCidr) as objects. */
 export function toCidrs(set: RangeSet): AggregatedCidr[] {
   const out: AggregatedCidr[] = [];
-  for (let i = 0; i + 1 < set.v4.length; i += 2) v4RangeToCidrs(set.v4[i] ?? 0, set.v4[i + 1] ?? 0, out);
-  for (let i = 0; i + 1 < set.v6.length; i += 2) v6RangeToCidrs(set.v6[i] ?? 0n, set.v6[i + 1] ?? 0n, out);
+  forEachCidr(set, (text, address, prefixLength, version) => {
+    out.push({ text, address, version, prefixLength });
+  });
+  return out;
+}
+
+/** The minimal exact CIDR cover (see forEachCidr) as text only: bare addresses and "a/n" CIDRs. */
+export function toCidrTexts(set: RangeSet): string[] {
+  const out: string[] = [];
+  forEachCidr(set, (text) => {
+    out.push(text);
+  });
   return out;
 }
 
