@@ -94,7 +94,7 @@ function isV4MappedKey(key: Uint8Array): boolean {
   return key[10] === 0xff && key[11] === 0xff;
 }
 
-/** A growable Uint32Array/Float64Array pair of buffers: single addresses dominate real lists. */
+/** A growable Uint32Array for single IPv4 addresses, which dominate real lists. */
 class GrowableUint32 {
   data = new Uint32Array(1024);
   length = 0;
