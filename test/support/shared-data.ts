@@ -23,3 +23,8 @@ export function sharedDataFile(...parts: string[]): string | null {
   const path = resolve(dir, ...parts);
   return existsSync(path) ? path : null;
 }
+
+/** Absolute path of a path inside the shared data folder, or null when it is absent. */
+export function sharedDataPath(relative: string): string | null {
+  return sharedDataFile(relative);
+}
