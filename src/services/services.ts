@@ -5,6 +5,8 @@ import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
 import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
+import { BlacklistService } from './blacklist-service.js';
+import { BulkReportService } from './bulk-report-service.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
@@ -17,6 +19,8 @@ export interface Services {
   readonly quota: QuotaCounter;
   readonly keys: KeyService;
   readonly reports: ReportService;
+  readonly bulkReports: BulkReportService;
+  readonly blacklist: BlacklistService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
 }
@@ -36,6 +40,7 @@ export function createServices(
   const policy = options.policy ?? DEFAULT_SCORING_POLICY;
   const benign = options.benign ?? NO_BENIGN_SOURCES;
   const scorer = new ReputationScorer(policy, benign);
+  const reports = new ReportService(store, quota, scorer, policy);
   return {
     config,
     clock,
@@ -43,7 +48,9 @@ export function createServices(
     quota,
     scorer,
     keys: new KeyService(store, config.tiers, clock),
-    reports: new ReportService(store, quota, scorer, policy),
+    reports,
+    bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
+    blacklist: new BlacklistService(store, config.allowlist),
     reputation: new ReputationService(store, scorer, benign),
   };
 }
