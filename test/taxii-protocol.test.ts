@@ -246,6 +246,7 @@ for (const engine of ENGINES) {
         'not_found',
       );
       assertTaxiiError(await get(`${OBJECTS}not-an-id/`), 404, 'not_found');
+      assertTaxiiError(await get(`${OBJECTS}%25zz/`), 404, 'not_found');
     });
 
     it('serves the manifest with date_added, version and media type', async () => {

@@ -28,6 +28,16 @@ interface Params {
 
 const ALL_VERSIONS = { all: true, first: false, last: false, at: [] } as const;
 
+// Fastify has decoded the path once; clients that double-encode an IPv6 (`%253A`) still resolve.
+function decodedOnce(text: string): string {
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** The page a request asks for: query + cursor combined, pinned to one object for the per-object routes. */
 async function requestedPage(services: Services, request: FastifyRequest, kind: Kind): Promise<TaxiiPage> {
   const params = request.params as Params;
@@ -42,7 +52,7 @@ async function requestedPage(services: Services, request: FastifyRequest, kind: 
   if (!resolved.ok) throw new ApiError('invalid_parameter', `Invalid next: ${resolved.reason}.`, 'next');
   let page = resolved.value;
   if (params.objectId !== undefined) {
-    const stixId = await services.taxii.resolveObjectId(decodeURIComponent(params.objectId));
+    const stixId = await services.taxii.resolveObjectId(decodedOnce(params.objectId));
     if (!stixId) throw new ApiError('not_found', 'No such object in this collection.');
     page = { ...page, match: { ...page.match, id: [stixId] } };
   }
