@@ -1,5 +1,5 @@
 // Benchmark (SPEC §4 issue): serving 1,000-indicator TAXII pages from a 1,000,000-reputation database, beside
-// JSON.stringify of the same 1,000 pre-built objects (the ceiling). Run: node --import tsx bench/taxii-page.ts
+// JSON.stringify of the same 1,000 pre-built objects (the ceiling). Run: node --import tsx bench/taxii-page.bench.ts
 // Env: BENCH_REPUTATIONS (default 1000000), BENCH_PAGES (default 300), BENCH_DATABASE_URL (default a temp SQLite file).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
