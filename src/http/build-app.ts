@@ -9,7 +9,10 @@ import { redactKeyParameter } from '../core/redact.js';
 import type { Services } from '../services/services.js';
 import { MAX_BODY_BYTES } from './body-limits.js';
 import { type ErrorRenderer, registerErrorHandling, renderJsonError } from './plugins/errors.js';
+import { registerTaxiiHooks, renderTaxiiError, TAXII_PREFIX } from './plugins/taxii.js';
 import { registerHealthRoute } from './routes/healthz.js';
+import { registerTaxiiDiscoveryRoutes } from './routes/taxii-discovery.js';
+import { registerTaxiiObjectRoutes } from './routes/taxii-objects.js';
 import { registerBlacklistRoute } from './routes/v1-key-blacklist.js';
 import { registerBulkCheckRoute } from './routes/v1-key-bulk-check.js';
 import { registerBulkReportRoute } from './routes/v1-key-bulk-report.js';
@@ -73,7 +76,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
 
   // Error bodies by URL prefix: JSON (SPEC §2.2) by default; TAXII routes add their own renderer.
-  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [];
+  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [
+    { prefix: TAXII_PREFIX, render: renderTaxiiError },
+  ];
   registerErrorHandling(
     app,
     (request) => errorRenderers.find((r) => request.url.startsWith(r.prefix))?.render ?? renderJsonError,
@@ -104,5 +109,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerBulkReportRoute(app, services);
   registerBulkCheckRoute(app, services);
   registerBlacklistRoute(app, services);
+  registerTaxiiHooks(app);
+  registerTaxiiDiscoveryRoutes(app, services);
+  registerTaxiiObjectRoutes(app, services);
+  // Collection id, Identity and TLP:CLEAR exist before the first TAXII request or score change.
+  await services.taxii.initialise(services.clock.now());
   return app;
 }

@@ -11,6 +11,7 @@ import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
+import { type BehaviorSource, TaxiiService } from './taxii-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -23,11 +24,14 @@ export interface Services {
   readonly blacklist: BlacklistService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly taxii: TaxiiService;
 }
 
 export interface ServiceOptions {
   policy?: ScoringPolicy;
   benign?: BenignSources;
+  /** Behaviours for TAXII indicators (the evidence pipeline plugs in here); categories only without it. */
+  behaviors?: BehaviorSource;
 }
 
 export function createServices(
@@ -41,12 +45,16 @@ export function createServices(
   const benign = options.benign ?? NO_BENIGN_SOURCES;
   const scorer = new ReputationScorer(policy, benign);
   const reports = new ReportService(store, quota, scorer, policy);
+  const taxii = new TaxiiService(store, config, options.behaviors ? { behaviors: options.behaviors } : {});
+  // Indicator versions are published in the same transaction as the score change (SPEC §4).
+  scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
   return {
     config,
     clock,
     store,
     quota,
     scorer,
+    taxii,
     keys: new KeyService(store, config.tiers, clock),
     reports,
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
