@@ -9,6 +9,7 @@ import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
+import { RetentionService } from './retention-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -19,6 +20,7 @@ export interface Services {
   readonly reports: ReportService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly retention: RetentionService;
 }
 
 export interface ServiceOptions {
@@ -45,5 +47,6 @@ export function createServices(
     keys: new KeyService(store, config.tiers, clock),
     reports: new ReportService(store, quota, scorer, policy),
     reputation: new ReputationService(store, scorer, benign),
+    retention: new RetentionService(store, { retentionDays: config.retentionDays }),
   };
 }
