@@ -66,7 +66,8 @@ export interface RedisQuotaOptions {
 export class RedisQuotaCounter implements QuotaCounter {
   readonly transactional = false;
   private readonly redis: ScriptedRedis;
-  private readonly prefix: string;
+  /** Prepended to every key this counter writes. */
+  readonly prefix: string;
 
   constructor(url: string, options: RedisQuotaOptions = {}) {
     this.prefix = options.prefix ?? 'vakt:quota:';
