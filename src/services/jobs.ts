@@ -22,9 +22,9 @@ const silentLog: JobLog = { info: () => {}, error: () => {} };
 
 /**
  * Runs registered jobs when due. Exclusion: on PostgreSQL a session advisory lock per job, so one
- * instance in the cluster runs it; on SQLite an in-process flag (one host; with `--workers` only the
- * primary process runs jobs). Due-ness is a `job:<name>:last_run` row in `settings`, read and written
- * under that exclusion, so N instances ticking together still run a daily job once a day.
+ * instance in the cluster runs it at a time; on SQLite an in-process flag (with `--workers` only the
+ * primary process runs jobs). Due-ness is a `job:<name>:last_run` row in `settings`, claimed in one
+ * transaction before the job runs, so N instances ticking together still run a daily job once a day.
  */
 export class JobRunner {
   private readonly jobs = new Map<string, Job>();
@@ -94,20 +94,36 @@ export class JobRunner {
   private async runWhenDue(job: Job, force: boolean): Promise<JobOutcome> {
     const marker = `job:${job.name}:last_run`;
     const now = this.clock.now();
-    const row = await this.store.db
-      .selectFrom('settings')
-      .select('value')
-      .where('name', '=', marker)
-      .executeTakeFirst();
-    if (!force && row && now - Number(row.value) < job.intervalMs) return 'not_due';
+    // Claim the run by writing the marker first, in one transaction (SQLite: BEGIN IMMEDIATE, so two
+    // processes on one file cannot both claim; PostgreSQL: already exclusive under the advisory lock).
+    const previous = await this.store.transaction(async (tx) => {
+      const row = await tx
+        .selectFrom('settings')
+        .select('value')
+        .where('name', '=', marker)
+        .executeTakeFirst();
+      if (!force && row && now - Number(row.value) < job.intervalMs) return 'not_due' as const;
+      await tx
+        .insertInto('settings')
+        .values({ name: marker, value: String(now) })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ value: String(now) }))
+        .execute();
+      return row?.value ?? null;
+    });
+    if (previous === 'not_due') return 'not_due';
     const started = Date.now();
-    const result = await job.run(now);
-    await this.store.db
-      .insertInto('settings')
-      .values({ name: marker, value: String(now) })
-      .onConflict((oc) => oc.column('name').doUpdateSet({ value: String(now) }))
-      .execute();
-    this.log.info({ job: job.name, result, ms: Date.now() - started }, 'background job ran');
-    return 'ran';
+    try {
+      const result = await job.run(now);
+      this.log.info({ job: job.name, result, ms: Date.now() - started }, 'background job ran');
+      return 'ran';
+    } catch (error) {
+      // Give the claim back so the next tick retries instead of waiting a whole interval.
+      const restore = this.store.db.deleteFrom('settings').where('name', '=', marker);
+      await (previous === null
+        ? restore.execute()
+        : this.store.db.updateTable('settings').set({ value: previous }).where('name', '=', marker).execute()
+      ).catch(() => {});
+      throw error;
+    }
   }
 }
