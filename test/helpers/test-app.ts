@@ -38,13 +38,15 @@ export interface TestAppOptions {
   readonly database?: TestDatabase;
   /** Where usage counters live; default the store. */
   readonly quota?: QuotaBackend;
+  /** Redis URL for `quota: 'redis'`; default the test Redis (db 15). */
+  readonly redisUrl?: string;
 }
 
 /**
  * Opens a Redis quota counter on the test Redis (db 15) under a key prefix unique to this call, so
  * parallel test files never see each other's counters; `close` also deletes its keys.
  */
-export function createTestRedisCounter(url = REDIS_TEST_URL): RedisQuotaCounter {
+export function createTestRedisCounter(url: string = REDIS_TEST_URL): RedisQuotaCounter {
   return new RedisQuotaCounter(url, { prefix: `vakt:test:${randomBytes(6).toString('hex')}:` });
 }
 
@@ -64,7 +66,7 @@ export async function createTestApp(
   const clock = new FakeClock();
   let quota: QuotaCounter;
   if (options.quota === 'redis') {
-    const redis = createTestRedisCounter();
+    const redis = createTestRedisCounter(options.redisUrl);
     await redis.ready();
     quota = redis;
   } else {
