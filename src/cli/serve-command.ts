@@ -182,5 +182,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const server = await startServer(config, { jobs: !inCluster, firstKey: !inCluster });
   await untilSignal();
   await server.close().catch(() => {});
+  // A worker's IPC channel would keep it alive after the server closed.
+  if (inCluster) process.disconnect?.();
   return 0;
 }
