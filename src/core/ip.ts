@@ -255,3 +255,20 @@ export function isPublicIp(ip: IpAddress): boolean {
   if ((first & 0xe0) !== 0x20) return false; // outside 2000::/3: ULA, link-local, multicast, ::1, ::, NAT64 …
   return !inRanges(ip.key, nonPublicV6Ranges);
 }
+
+function overlapsRanges(first: Buffer, last: Buffer, ranges: KeyRange[]): boolean {
+  for (const range of ranges) {
+    if (Buffer.compare(first, range.last) <= 0 && Buffer.compare(last, range.first) >= 0) return true;
+  }
+  return false;
+}
+
+/** True when every address of `cidr` is public (no overlap with any range listed in SPEC §2.4). */
+export function isPublicCidr(cidr: Cidr): boolean {
+  const first = cidr.network.key;
+  const last = cidrLastKey(cidr);
+  if (cidr.network.version === 4) return !overlapsRanges(first, last, nonPublicV4Ranges);
+  const inGlobal = (key: Buffer) => ((key[0] ?? 0) & 0xe0) === 0x20;
+  if (!inGlobal(first) || !inGlobal(last)) return false;
+  return !overlapsRanges(first, last, nonPublicV6Ranges);
+}

@@ -31,9 +31,42 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
+/**
+ * Kysely prepares every statement anew on each execution; on a hot path that costs as much as running
+ * it. This view of the database keeps the most recent prepared statements by SQL text (Kysely holds the
+ * single connection's mutex while it uses one, so a cached statement is never used twice at once).
+ */
+function withStatementCache(database: BetterSqlite3.Database, capacity = 500) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(sqlText: string): BetterSqlite3.Statement {
+      const hit = cache.get(sqlText);
+      if (hit) {
+        cache.delete(sqlText);
+        cache.set(sqlText, hit);
+        return hit;
+      }
+      const statement = database.prepare(sqlText);
+      cache.set(sqlText, statement);
+      if (cache.size > capacity) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      return statement;
+    },
+    close(): void {
+      cache.clear();
+      database.close();
+    },
+  };
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly database: BetterSqlite3.Database) {
+  private readonly database: ReturnType<typeof withStatementCache>;
+  constructor(raw: BetterSqlite3.Database) {
+    const database = withStatementCache(raw);
     super({ database });
+    this.database = database;
   }
   override createDriver() {
     return new ImmediateSqliteDriver({ database: this.database });

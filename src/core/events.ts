@@ -1,0 +1,296 @@
+// Sensor event model (SPEC §7) and the validator every event passes before it is stored or classified.
+import { isPublicIp, parseIp } from './ip.js';
+
+export const EVENT_TYPES = [
+  'connect',
+  'auth',
+  'command',
+  'request',
+  'download',
+  'tunnel',
+  'disconnect',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Fields every event carries. `ts` is epoch milliseconds; `srcIp` is canonical and public. */
+export interface EventBase {
+  readonly id: string;
+  readonly ts: number;
+  readonly sensor: string;
+  readonly session: string;
+  readonly srcIp: string;
+  /** Null when the source did not record it (Cowrie only logs ports on connect). */
+  readonly srcPort: number | null;
+  /** The honeypot's own port the attacker connected to. */
+  readonly dstPort: number | null;
+  /** Lower-case token, ≤ 32 chars (SPEC §1). */
+  readonly protocol: string;
+}
+
+export interface ConnectEvent extends EventBase {
+  readonly type: 'connect';
+}
+export interface AuthEvent extends EventBase {
+  readonly type: 'auth';
+  readonly username: string;
+  readonly password: string;
+  readonly success: boolean;
+}
+export interface CommandEvent extends EventBase {
+  readonly type: 'command';
+  /** A shell line, or a protocol command (Redis, FTP, SMTP) as received. */
+  readonly command: string;
+}
+export interface RequestEvent extends EventBase {
+  readonly type: 'request';
+  readonly method: string;
+  /** Path plus query string, as received (not decoded). */
+  readonly path: string;
+  readonly userAgent: string | null;
+  /** A prefix of the request body. */
+  readonly body: string | null;
+}
+export interface DownloadEvent extends EventBase {
+  readonly type: 'download';
+  readonly url: string;
+  /** Lower-case hex SHA-256 of the fetched content, when the sensor captured it. */
+  readonly sha256: string | null;
+}
+/** A proxy request through the honeypot (SSH direct-tcpip); the target is kept apart from `dstPort`. */
+export interface TunnelEvent extends EventBase {
+  readonly type: 'tunnel';
+  readonly targetHost: string;
+  readonly targetPort: number;
+  /** A prefix of the first payload sent through the tunnel, when recorded. */
+  readonly data: string | null;
+}
+export interface DisconnectEvent extends EventBase {
+  readonly type: 'disconnect';
+  readonly durationMs: number | null;
+}
+
+export type SensorEvent =
+  | ConnectEvent
+  | AuthEvent
+  | CommandEvent
+  | RequestEvent
+  | DownloadEvent
+  | TunnelEvent
+  | DisconnectEvent;
+
+export type EventValidation = { ok: true; event: SensorEvent } | { ok: false; reason: string };
+
+/** Length limits (characters). Sensors and importers truncate attacker strings to these before sending. */
+export const EVENT_LIMITS = {
+  id: 128,
+  sensor: 64,
+  session: 128,
+  protocol: 32,
+  username: 256,
+  password: 256,
+  command: 8192,
+  method: 32,
+  path: 8192,
+  userAgent: 1024,
+  body: 8192,
+  url: 2048,
+  targetHost: 255,
+  data: 8192,
+} as const;
+
+/** Events may be stamped at most this far ahead of the server clock (SPEC §2.5). */
+export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+const PROTOCOL_TOKEN = /^[a-z0-9][a-z0-9._-]*$/;
+const SENSOR_TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
+// ISO-8601 date-time; the offset is optional (read as UTC, SPEC §2.5).
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})?$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+// C0 controls except tab/newline/carriage return, plus DEL: never legitimate in ids and names.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+class Invalid extends Error {}
+
+function fail(reason: string): never {
+  throw new Invalid(reason);
+}
+
+type Input = Record<string, unknown>;
+
+function text(input: Input, field: string, max: number, opts: { allowEmpty?: boolean } = {}): string {
+  const value = input[field];
+  if (typeof value !== 'string') fail(`${field} must be a string`);
+  if (!opts.allowEmpty && value.length === 0) fail(`${field} must not be empty`);
+  if (value.length > max) fail(`${field} is longer than ${max} characters`);
+  return value;
+}
+
+function nullableText(input: Input, field: string, max: number): string | null {
+  const value = input[field];
+  if (value === undefined || value === null) return null;
+  return text(input, field, max, { allowEmpty: true });
+}
+
+function identifier(input: Input, field: string, max: number): string {
+  const value = text(input, field, max);
+  if (CONTROL.test(value)) fail(`${field} contains control characters`);
+  return value;
+}
+
+function port(input: Input, field: string, required: boolean): number | null {
+  const value = input[field];
+  if (value === undefined || value === null) {
+    if (required) fail(`${field} is required`);
+    return null;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    fail(`${field} must be an integer 0-65535`);
+  }
+  return value;
+}
+
+/**
+ * Reads an ISO-8601 string (offset or Z; none means UTC) or epoch milliseconds into epoch ms.
+ * Returns a reason string when the value is neither.
+ */
+export function parseTimestamp(value: unknown): number | string {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0)
+      return 'ts must be a non-negative integer of epoch milliseconds';
+    if (value > 8.64e15) return 'ts is out of range';
+    return value;
+  }
+  if (typeof value !== 'string') return 'ts must be an ISO-8601 string or epoch milliseconds';
+  const match = ISO_TIMESTAMP.exec(value.trim());
+  if (!match) return 'ts is not an ISO-8601 date-time';
+  const [, y, mo, d, h, mi, s, fraction, zone] = match;
+  const month = Number(mo);
+  const day = Number(d);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) {
+    return 'ts has an out-of-range component';
+  }
+  let offsetMinutes = 0;
+  if (zone && zone !== 'Z' && zone !== 'z') {
+    const digits = zone.replace(':', '');
+    const sign = digits.startsWith('-') ? -1 : 1;
+    offsetMinutes = sign * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5)));
+  }
+  const millis = fraction ? Math.floor(Number(`0${fraction}`) * 1000) : 0;
+  const utc = Date.UTC(Number(y), month - 1, day, Number(h), Number(mi), Number(s), millis);
+  // Date.UTC rolls 31 February into March; refuse such dates instead of guessing.
+  if (new Date(utc).getUTCDate() !== day) return 'ts has an out-of-range component';
+  return utc - offsetMinutes * 60_000;
+}
+
+function validateUnchecked(input: Input, now: number, maxAgeMs: number | null): SensorEvent {
+  const id = identifier(input, 'id', EVENT_LIMITS.id);
+  const sensor = text(input, 'sensor', EVENT_LIMITS.sensor);
+  if (!SENSOR_TOKEN.test(sensor)) fail('sensor must be a token of letters, digits and . _ : @ -');
+  const session = identifier(input, 'session', EVENT_LIMITS.session);
+
+  const ts = parseTimestamp(input.ts);
+  if (typeof ts === 'string') fail(ts);
+  if (ts > now + MAX_FUTURE_SKEW_MS) fail('ts is more than 5 minutes in the future');
+  if (maxAgeMs !== null && ts < now - maxAgeMs) fail('ts is older than the retention window');
+
+  if (typeof input.srcIp !== 'string') fail('srcIp must be a string');
+  const parsed = parseIp(input.srcIp);
+  if (!parsed.ok) fail(`srcIp is not an IP address: ${parsed.reason}`);
+  if (!isPublicIp(parsed.ip)) fail('srcIp is not a public address');
+  const srcIp = parsed.ip.text;
+
+  const srcPort = port(input, 'srcPort', false);
+  const dstPort = port(input, 'dstPort', false);
+
+  if (typeof input.protocol !== 'string') fail('protocol must be a string');
+  const protocol = input.protocol.trim().toLowerCase();
+  if (protocol.length === 0 || protocol.length > EVENT_LIMITS.protocol || !PROTOCOL_TOKEN.test(protocol)) {
+    fail('protocol must be a lower-case token of at most 32 characters');
+  }
+
+  const base = { id, ts, sensor, session, srcIp, srcPort, dstPort, protocol };
+  switch (input.type) {
+    case 'connect':
+      return { ...base, type: 'connect' };
+    case 'auth': {
+      if (typeof input.success !== 'boolean') fail('success must be a boolean');
+      return {
+        ...base,
+        type: 'auth',
+        username: text(input, 'username', EVENT_LIMITS.username, { allowEmpty: true }),
+        password: text(input, 'password', EVENT_LIMITS.password, { allowEmpty: true }),
+        success: input.success,
+      };
+    }
+    case 'command':
+      return {
+        ...base,
+        type: 'command',
+        command: text(input, 'command', EVENT_LIMITS.command, { allowEmpty: true }),
+      };
+    case 'request': {
+      const method = identifier(input, 'method', EVENT_LIMITS.method);
+      if (/\s/.test(method)) fail('method must not contain whitespace');
+      return {
+        ...base,
+        type: 'request',
+        method,
+        path: text(input, 'path', EVENT_LIMITS.path),
+        userAgent: nullableText(input, 'userAgent', EVENT_LIMITS.userAgent),
+        body: nullableText(input, 'body', EVENT_LIMITS.body),
+      };
+    }
+    case 'download': {
+      const sha = input.sha256;
+      if (sha !== undefined && sha !== null && (typeof sha !== 'string' || !SHA256_HEX.test(sha))) {
+        fail('sha256 must be 64 lower-case hex digits or null');
+      }
+      return {
+        ...base,
+        type: 'download',
+        url: identifier(input, 'url', EVENT_LIMITS.url),
+        sha256: typeof sha === 'string' ? sha : null,
+      };
+    }
+    case 'tunnel': {
+      const targetPort = port(input, 'targetPort', true) ?? 0;
+      return {
+        ...base,
+        type: 'tunnel',
+        targetHost: identifier(input, 'targetHost', EVENT_LIMITS.targetHost),
+        targetPort,
+        data: nullableText(input, 'data', EVENT_LIMITS.data),
+      };
+    }
+    case 'disconnect': {
+      const duration = input.durationMs;
+      if (duration !== undefined && duration !== null) {
+        if (typeof duration !== 'number' || !Number.isFinite(duration) || duration < 0) {
+          fail('durationMs must be a non-negative number or null');
+        }
+      }
+      return { ...base, type: 'disconnect', durationMs: typeof duration === 'number' ? duration : null };
+    }
+    default:
+      return fail(`type must be one of ${EVENT_TYPES.join(', ')}`);
+  }
+}
+
+/**
+ * Checks every field of an untrusted event (SPEC §7) and returns a normalised copy holding only known
+ * fields: `ts` as epoch ms, `srcIp` canonical, `protocol` lower-cased. `now` is epoch ms; `maxAgeMs`
+ * (when not null) refuses events older than `now - maxAgeMs`. Returns the first problem found.
+ */
+export function validateEvent(input: unknown, now: number, maxAgeMs: number | null): EventValidation {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { ok: false, reason: 'an event must be a JSON object' };
+  }
+  try {
+    return { ok: true, event: validateUnchecked(input as Input, now, maxAgeMs) };
+  } catch (error) {
+    if (error instanceof Invalid) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
