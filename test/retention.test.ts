@@ -200,3 +200,35 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('vakt purge', () => {
+  it('reports counts with --dry-run --json and deletes without it', async () => {
+    const { spawnVakt } = await import('./helpers/processes.js');
+    const t = await createTestApp('sqlite');
+    try {
+      // Seeded against the real clock, since the CLI runs with it.
+      t.clock.set(Date.now());
+      const key = await reporterKey(t);
+      await seed(t, key);
+      const env = { VAKT_DATABASE_URL: t.database.url, VAKT_LOG_LEVEL: 'silent' };
+      const run = async (args: string[]) => {
+        const p = spawnVakt(['purge', ...args], env);
+        const code = await new Promise<number | null>((done) => p.child.once('exit', (c) => done(c)));
+        assert.equal(code, 0, p.output());
+        return p.output();
+      };
+      const dry = JSON.parse(await run(['--dry-run', '--json'])) as {
+        reputations: number;
+        telemetry: { reports: number };
+      };
+      assert.equal(dry.reputations, 10);
+      assert.ok(dry.telemetry.reports >= 9);
+      assert.equal((await t.store.db.selectFrom('reputations').select('ip').execute()).length, 41);
+      const text = await run([]);
+      assert.match(text, /Removed 10 reputations/);
+      assert.equal((await t.store.db.selectFrom('reputations').select('ip').execute()).length, 31);
+    } finally {
+      await t.close();
+    }
+  });
+});
