@@ -1,11 +1,12 @@
 // Wires config → store → quota counter → services for a server-side command; one place that opens things.
 import type { Config } from '../config/config.js';
-import { type Clock, systemClock } from '../core/time.js';
+import { type Clock, DAY_MS, systemClock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import { RedisQuotaCounter } from '../quota/redis-quota-counter.js';
 import { StoreQuotaCounter } from '../quota/store-quota-counter.js';
 import { type JobLog, JobRunner } from '../services/jobs.js';
 import { createServices, type Services } from '../services/services.js';
+import { purgeOldVersions, REVOKED_RETENTION_MS } from '../services/taxii-service.js';
 import { Store } from '../store/store.js';
 
 export interface Runtime {
@@ -41,6 +42,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const services = createServices(config, store, quota, clock);
   const jobs = new JobRunner(store, clock, options.jobLog);
   jobs.register(services.retention.job());
+  jobs.register({
+    name: 'taxii-revoked-cleanup',
+    intervalMs: DAY_MS,
+    run: (now) => purgeOldVersions(store.db, now - REVOKED_RETENTION_MS),
+  });
   return {
     services,
     jobs,

@@ -10,6 +10,7 @@ import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
 import { RetentionService } from './retention-service.js';
+import { type BehaviorSource, revokeIndicator, TaxiiService } from './taxii-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -21,11 +22,14 @@ export interface Services {
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
   readonly retention: RetentionService;
+  readonly taxii: TaxiiService;
 }
 
 export interface ServiceOptions {
   policy?: ScoringPolicy;
   benign?: BenignSources;
+  /** Behaviours for TAXII indicators (the evidence pipeline plugs in here); categories only without it. */
+  behaviors?: BehaviorSource;
 }
 
 export function createServices(
@@ -38,15 +42,24 @@ export function createServices(
   const policy = options.policy ?? DEFAULT_SCORING_POLICY;
   const benign = options.benign ?? NO_BENIGN_SOURCES;
   const scorer = new ReputationScorer(policy, benign);
+  const taxii = new TaxiiService(store, config, options.behaviors ? { behaviors: options.behaviors } : {});
+  // Indicator versions are published in the same transaction as the score change (SPEC §4).
+  scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
+  const retention = new RetentionService(store, { retentionDays: config.retentionDays });
+  // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).
+  retention.onPurge(async (tx, ips, now) => {
+    for (const ip of ips) await revokeIndicator(tx, ip, now);
+  });
   return {
     config,
     clock,
     store,
     quota,
     scorer,
+    taxii,
     keys: new KeyService(store, config.tiers, clock),
     reports: new ReportService(store, quota, scorer, policy),
     reputation: new ReputationService(store, scorer, benign),
-    retention: new RetentionService(store, { retentionDays: config.retentionDays }),
+    retention,
   };
 }
