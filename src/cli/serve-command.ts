@@ -24,10 +24,8 @@ export interface ServerOptions {
 
 /** On a database with no keys, creates one unlimited operator key and returns its secret. */
 async function ensureOperatorKey(runtime: Runtime): Promise<string | null> {
-  const keys = runtime.services.keys;
-  if (!(await keys.isEmpty())) return null;
-  const created = await keys.create({ tier: 'unlimited', name: 'operator (created at first start)' });
-  return created.key;
+  const created = await runtime.services.keys.createFirstOperatorKey();
+  return created ? created.key : null;
 }
 
 function printFirstKey(config: Config, key: string) {
