@@ -1,6 +1,7 @@
 // The `vakt` command line: dispatches to one command module per verb (SPEC §10).
 import { ConfigError, loadConfig } from '../config/config.js';
 import { migrateToLatest, openDatabase } from '../store/open-database.js';
+import { importCommand } from './import-command.js';
 import { keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
 import { serveCommand } from './serve-command.js';
@@ -11,6 +12,7 @@ Server:
   vakt serve                 start the API server (VAKT_* environment variables configure it)
   vakt migrate               bring the database schema up to date
   vakt keys create|list|disable|rotate   manage API keys
+  vakt import <cowrie|auth-log|fail2ban-log|reports-csv> <file…>   import logs as evidence
 
 Run "vakt <command> --help" for a command's options.`;
 
@@ -36,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand();
       case 'keys':
         return await keysCommand(rest);
+      case 'import':
+        return await importCommand(rest);
       case undefined:
       case 'help':
       case '--help':

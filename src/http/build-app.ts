@@ -8,9 +8,12 @@ import { redactKeyParameter } from '../core/redact.js';
 import type { Services } from '../services/services.js';
 import { type ErrorRenderer, registerErrorHandling, renderJsonError } from './plugins/errors.js';
 import { registerHealthRoute } from './routes/healthz.js';
+import { registerCatalogRoute } from './routes/v1-catalog.js';
 import { registerCheckRoute } from './routes/v1-key-check.js';
 import { registerReportRoute } from './routes/v1-key-report.js';
 import { registerStatusRoute } from './routes/v1-key-status.js';
+import { registerUsernameEmailRoutes } from './routes/v1-key-username-email.js';
+import { registerSensorEventsRoute } from './routes/v1-sensor-events.js';
 
 export interface AppOptions {
   /** Pino options or false; tests pass false. */
@@ -92,5 +95,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerCheckRoute(app, services);
   registerReportRoute(app, services);
   registerStatusRoute(app, services);
+  registerUsernameEmailRoutes(app, services);
+  registerCatalogRoute(app);
+  registerSensorEventsRoute(app, services);
   return app;
 }

@@ -116,6 +116,27 @@ export class KeyService {
     return updated ? { id, key, tier: row.tier as TierId } : null;
   }
 
+  /**
+   * The operator's local reporter for importers (SPEC §7: "reports from a local reporter"): the
+   * enabled `unlimited` key named `name`, created on first use. Its secret is never shown; it only
+   * attributes imported reports.
+   */
+  async localReporter(name: string): Promise<AuthenticatedKey> {
+    const find = async () =>
+      (await listKeys(this.store.db)).find(
+        (row) => row.name === name && row.tier === 'unlimited' && row.disabled_at === null,
+      );
+    let row = await find();
+    if (!row) {
+      await this.create({ tier: 'unlimited', name });
+      row = await find();
+    }
+    if (!row) throw new Error(`could not create the local reporter key "${name}"`);
+    const checked = this.check(row);
+    if (!checked.ok) throw new Error(`local reporter key "${name}": ${checked.message}`);
+    return checked.key;
+  }
+
   /** True when no key exists yet (first start). */
   async isEmpty(): Promise<boolean> {
     return (await countKeys(this.store.db)) === 0;

@@ -1,10 +1,13 @@
 // The service container: every use case built once per process from the config, store and quota counter.
 import type { Config } from '../config/config.js';
+import { loadCatalog } from '../core/detection/catalog.js';
+import { compileCatalog } from '../core/detection/classify.js';
 import { DEFAULT_SCORING_POLICY, type ScoringPolicy } from '../core/scoring.js';
 import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
 import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
+import { EvidenceService } from './evidence-ingest.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
@@ -19,6 +22,7 @@ export interface Services {
   readonly reports: ReportService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly evidence: EvidenceService;
 }
 
 export interface ServiceOptions {
@@ -45,5 +49,6 @@ export function createServices(
     keys: new KeyService(store, config.tiers, clock),
     reports: new ReportService(store, quota, scorer, policy),
     reputation: new ReputationService(store, scorer, benign),
+    evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog())),
   };
 }
