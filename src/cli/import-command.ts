@@ -22,7 +22,7 @@ function integer(name: string, value: string | undefined, min: number, max: numb
 
 function printSummary(summary: ImportSummary) {
   printLine(
-    `${summary.kind}: ${summary.files} file(s), ${summary.read} read, ${summary.accepted} accepted, ` +
+    `${summary.kind}: ${summary.files} file(s), ${summary.read} read, ${summary.records} records, ${summary.accepted} accepted, ` +
       `${summary.duplicates} already imported, ${summary.rejected} rejected, ${summary.skipped} skipped, ` +
       `${summary.ignored} ignored`,
   );

@@ -46,6 +46,8 @@ export interface ImportSummary {
   files: number;
   /** Lines (or CSV rows) read. */
   read: number;
+  /** Records the lines gave: Cowrie events, failed logins, Fail2Ban bans, CSV reports. */
+  records: number;
   /** Events or reports stored for the first time. */
   accepted: number;
   /** Events or reports already stored by an earlier import (nothing changed). */
@@ -96,6 +98,7 @@ function summaryFrom(kind: ImportKind, files: number, tally: LineTally): ImportS
     kind,
     files,
     read: tally.lines,
+    records: tally.accepted,
     accepted: 0,
     duplicates: 0,
     rejected: rejectedCount(tally),
