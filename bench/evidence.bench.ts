@@ -66,7 +66,9 @@ try {
     else last.push(...list);
   }
   console.log(`machine: ${machine()}`);
-  console.log(`${events.length} events, ${bySession.size} sessions, ${chunks.length} batches of ≤ 5,000 events (whole sessions)`);
+  console.log(
+    `${events.length} events, ${bySession.size} sessions, ${chunks.length} batches of ≤ 5,000 events (whole sessions)`,
+  );
 
   // 1. The whole import: gunzip, parse, classify, store.
   {
@@ -74,7 +76,9 @@ try {
     const started = performance.now();
     const summary = await importCowrie(services, files, { now: Date.now() });
     const ms = performance.now() - started;
-    console.log(`vakt import cowrie (files → store): ${rate(summary.accepted, ms)} events/s (${ms.toFixed(0)} ms)`);
+    console.log(
+      `vakt import cowrie (files → store): ${rate(summary.accepted, ms)} events/s (${ms.toFixed(0)} ms)`,
+    );
     await store.close();
   }
 
@@ -84,7 +88,9 @@ try {
     const started = performance.now();
     for (const chunk of chunks) await services.evidence.ingest(chunk, Date.now());
     const ms = performance.now() - started;
-    console.log(`evidence ingest (parsed → store): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`);
+    console.log(
+      `evidence ingest (parsed → store): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`,
+    );
     await store.close();
   }
 
@@ -114,7 +120,9 @@ try {
       accepted += ((await res.json()) as { accepted: number }).accepted;
     }
     const ms = performance.now() - started;
-    console.log(`sensor ingest over HTTP: ${rate(accepted, ms)} events/s (${ms.toFixed(0)} ms, ${accepted} accepted)`);
+    console.log(
+      `sensor ingest over HTTP: ${rate(accepted, ms)} events/s (${ms.toFixed(0)} ms, ${accepted} accepted)`,
+    );
     await app.close();
     await store.close();
   }
@@ -135,7 +143,9 @@ try {
       }
     })();
     const ms = performance.now() - started;
-    console.log(`ceiling (raw better-sqlite3 inserts): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`);
+    console.log(
+      `ceiling (raw better-sqlite3 inserts): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`,
+    );
     sqlite.close();
   }
 } finally {

@@ -53,7 +53,9 @@ async function evidenceByIp(): Promise<Map<string, IpEvidence>> {
   return out;
 }
 
-describe('Cowrie import (shared logs)', { skip: dir === null ? 'shared data honeypot/cowrie not found' : undefined }, () => {
+describe('Cowrie import (shared logs)', {
+  skip: dir === null ? 'shared data honeypot/cowrie not found' : undefined,
+}, () => {
   let t: TestApp;
   let first: ImportSummary;
   let evidence: Map<string, IpEvidence>;
@@ -83,7 +85,9 @@ describe('Cowrie import (shared logs)', { skip: dir === null ? 'shared data hone
   });
 
   it('scores every IP whose only evidence is one failed login at 30 or less', () => {
-    const single = [...evidence].filter(([, e]) => e.sessions.size === 1 && e.failedLogins === 1 && e.other === 0);
+    const single = [...evidence].filter(
+      ([, e]) => e.sessions.size === 1 && e.failedLogins === 1 && e.other === 0,
+    );
     assert.ok(single.length > 50, `${single.length} such IPs`);
     for (const [ip] of single) assert.ok((scores.get(ip) ?? 100) <= 30, `${ip} scored ${scores.get(ip)}`);
   });

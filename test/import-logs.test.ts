@@ -31,7 +31,10 @@ async function totals(t: TestApp) {
     .select(['ip', 'score', 'report_count', 'contributor_weight'])
     .orderBy('ip')
     .execute();
-  const reports = await t.store.db.selectFrom('reports').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const reports = await t.store.db
+    .selectFrom('reports')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return { reps, reports: Number(reports.n) };
 }
 
@@ -47,7 +50,9 @@ describe('log importers', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('imports the loghub OpenSSH sample as brute-force bursts, keeping 2016 times, and again changes nothing', { skip: openSsh === null ? 'shared data logs/loghub not found' : undefined }, async () => {
+  it('imports the loghub OpenSSH sample as brute-force bursts, keeping 2016 times, and again changes nothing', {
+    skip: openSsh === null ? 'shared data logs/loghub not found' : undefined,
+  }, async () => {
     if (openSsh === null) return;
     const now = t.clock.now();
     const summary = await importAuthLog(t.services, [openSsh], { now, year: 2016 });
@@ -69,7 +74,9 @@ describe('log importers', () => {
     assert.deepEqual(await totals(t), before);
   });
 
-  it('imports the Plesk fail2ban.log: one report per Ban line, category by jail, and again changes nothing', { skip: fail2ban === null ? 'shared data logs/plesk-server-2020 not found' : undefined }, async () => {
+  it('imports the Plesk fail2ban.log: one report per Ban line, category by jail, and again changes nothing', {
+    skip: fail2ban === null ? 'shared data logs/plesk-server-2020 not found' : undefined,
+  }, async () => {
     if (fail2ban === null) return;
     const now = t.clock.now();
     const summary = await importFail2banLog(t.services, [fail2ban], { now });
@@ -109,7 +116,11 @@ describe('log importers', () => {
     assert.equal(summary.rejected, 2);
     assertAccounted(summary);
     assert.deepEqual(Object.keys(summary.rejectedReasons).sort(), ['invalid_ip', 'ip_not_public']);
-    const row = await t.store.db.selectFrom('reports').selectAll().where('ip', '=', '45.83.14.2').executeTakeFirstOrThrow();
+    const row = await t.store.db
+      .selectFrom('reports')
+      .selectAll()
+      .where('ip', '=', '45.83.14.2')
+      .executeTakeFirstOrThrow();
     assert.equal(Number(row.reported_at), Date.UTC(2018, 4, 7, 8, 0, 0));
     assert.equal(row.category, 'port_scan');
     const again = await importReportsCsv(t.services, [file], { now: now + 60_000 });

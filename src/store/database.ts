@@ -126,7 +126,7 @@ export interface EvidenceIdsTable {
   ip: string;
 }
 
-/** Raw sensor events (SPEC §6 raw telemetry), keyed by day first so PostgreSQL can partition on it. */
+/** Raw sensor events (SPEC §6 raw telemetry); `day` (UTC, from `ts`) is the partition and retention key. */
 export interface EventsTable {
   day: number;
   sensor: string;

@@ -24,7 +24,7 @@ function statements(sqlite: BetterSqlite3.Database): SqliteStatements {
         'insert into evidence_ids (source, id, ip) values (?, ?, ?) on conflict (source, id) do nothing',
       ),
       event: sqlite.prepare(
-        'insert into events (day, sensor, event_id, session, ip, ts, type, data) values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (day, sensor, event_id) do nothing',
+        'insert into events (day, sensor, event_id, session, ip, ts, type, data) values (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
     };
     prepared.set(sqlite, found);
@@ -65,7 +65,7 @@ export async function insertEvidenceIds(
   return fresh;
 }
 
-/** Stores raw events (SPEC §6 raw telemetry); a row already present for its day is left alone. */
+/** Stores raw events (SPEC §6 raw telemetry). Callers pass only events evidence_ids admitted as new. */
 export async function insertEvents(
   tx: DbExecutor,
   sqlite: BetterSqlite3.Database | null,
@@ -80,7 +80,6 @@ export async function insertEvents(
     await tx
       .insertInto('events')
       .values(rows.slice(start, start + ROWS_PER_STATEMENT))
-      .onConflict((oc) => oc.columns(['day', 'sensor', 'event_id']).doNothing())
       .execute();
   }
 }

@@ -1,5 +1,5 @@
 // Schema migrations, written once with Kysely's schema builder; the few type names that differ come from `types`.
-import type { Kysely, Migration } from 'kysely';
+import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from '../database.js';
 
 interface ColumnTypes {
@@ -179,14 +179,18 @@ function evidence(dialect: Dialect): Migration {
         .execute();
       // De-duplication keys of every accepted event or imported report, outside the day-partitioned raw
       // table so that dropping old raw days never lets a re-import count twice (decision 0600).
+      // SQLite: WITHOUT ROWID keeps this random-keyed table in one B-tree instead of a table plus index.
       await db.schema
         .createTable('evidence_ids')
         .addColumn('source', 'text', (c) => c.notNull())
         .addColumn('id', 'text', (c) => c.notNull())
         .addColumn('ip', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('evidence_ids_pk', ['source', 'id'])
+        .$call((builder) => (dialect === 'sqlite' ? builder.modifyEnd(sql`without rowid`) : builder))
         .execute();
       await db.schema.createIndex('evidence_ids_ip_idx').on('evidence_ids').column('ip').execute();
+      // Raw events need no key of their own: evidence_ids admits each event once. `day` comes first in
+      // every index so PostgreSQL can range-partition on it and retention drops whole days (SPEC §6).
       await db.schema
         .createTable('events')
         .addColumn('day', 'integer', (c) => c.notNull())
@@ -197,8 +201,8 @@ function evidence(dialect: Dialect): Migration {
         .addColumn('ts', t.bigint, (c) => c.notNull())
         .addColumn('type', 'text', (c) => c.notNull())
         .addColumn('data', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('events_pk', ['day', 'sensor', 'event_id'])
         .execute();
+      await db.schema.createIndex('events_day_idx').on('events').column('day').execute();
       await db.schema.createIndex('events_session_idx').on('events').columns(['sensor', 'session']).execute();
       await db.schema
         .createTable('sensor_sessions')
