@@ -7,7 +7,10 @@ import { cidrContains, parseIp } from '../core/ip.js';
 import { redactKeyParameter } from '../core/redact.js';
 import type { Services } from '../services/services.js';
 import { type ErrorRenderer, registerErrorHandling, renderJsonError } from './plugins/errors.js';
+import { registerTaxiiHooks, renderTaxiiError, TAXII_PREFIX } from './plugins/taxii.js';
 import { registerHealthRoute } from './routes/healthz.js';
+import { registerTaxiiDiscoveryRoutes } from './routes/taxii-discovery.js';
+import { registerTaxiiObjectRoutes } from './routes/taxii-objects.js';
 import { registerCatalogRoute } from './routes/v1-catalog.js';
 import { registerCheckRoute } from './routes/v1-key-check.js';
 import { registerReportRoute } from './routes/v1-key-report.js';
@@ -72,7 +75,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
 
   // Error bodies by URL prefix: JSON (SPEC §2.2) by default; TAXII routes add their own renderer.
-  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [];
+  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [
+    { prefix: TAXII_PREFIX, render: renderTaxiiError },
+  ];
   registerErrorHandling(
     app,
     (request) => errorRenderers.find((r) => request.url.startsWith(r.prefix))?.render ?? renderJsonError,
@@ -98,5 +103,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerUsernameEmailRoutes(app, services);
   registerCatalogRoute(app);
   registerSensorEventsRoute(app, services);
+  registerTaxiiHooks(app);
+  registerTaxiiDiscoveryRoutes(app, services);
+  registerTaxiiObjectRoutes(app, services);
+  // Collection id, Identity and TLP:CLEAR exist before the first TAXII request or score change.
+  await services.taxii.initialise(services.clock.now());
   return app;
 }

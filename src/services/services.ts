@@ -8,10 +8,12 @@ import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
 import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
 import { EvidenceService } from './evidence-ingest.js';
+import { behaviorsFor } from './evidence-read.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
+import { type BehaviorSource, TaxiiService } from './taxii-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -23,11 +25,14 @@ export interface Services {
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
   readonly evidence: EvidenceService;
+  readonly taxii: TaxiiService;
 }
 
 export interface ServiceOptions {
   policy?: ScoringPolicy;
   benign?: BenignSources;
+  /** Behaviours for TAXII indicators (the evidence pipeline plugs in here); categories only without it. */
+  behaviors?: BehaviorSource;
 }
 
 export function createServices(
@@ -40,12 +45,17 @@ export function createServices(
   const policy = options.policy ?? DEFAULT_SCORING_POLICY;
   const benign = options.benign ?? NO_BENIGN_SOURCES;
   const scorer = new ReputationScorer(policy, benign);
+  // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
+  const taxii = new TaxiiService(store, config, { behaviors: options.behaviors ?? behaviorsFor });
+  // Indicator versions are published in the same transaction as the score change (SPEC §4).
+  scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
   return {
     config,
     clock,
     store,
     quota,
     scorer,
+    taxii,
     keys: new KeyService(store, config.tiers, clock),
     reports: new ReportService(store, quota, scorer, policy),
     reputation: new ReputationService(store, scorer, benign),

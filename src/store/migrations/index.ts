@@ -1,6 +1,7 @@
 // Schema migrations, written once with Kysely's schema builder; the few type names that differ come from `types`.
 import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from '../database.js';
+import { taxiiMigration } from './taxii.js';
 
 interface ColumnTypes {
   bigint: 'integer' | 'bigint';
@@ -240,5 +241,9 @@ function evidence(dialect: Dialect): Migration {
 
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '0001-initial': initial(dialect), '0004-evidence': evidence(dialect) };
+  return {
+    '0001-initial': initial(dialect),
+    '0003-taxii': taxiiMigration(dialect),
+    '0004-evidence': evidence(dialect),
+  };
 }
