@@ -237,6 +237,7 @@ for (const engine of ENGINES) {
         headers: bearer(userKey),
       });
       assert.equal(missing.statusCode, 404);
+      assert.equal(missing.headers['x-daily-used'], undefined);
       const mail = await t.app.inject({
         method: 'GET',
         url: '/v1/key/email/victim@example.com',

@@ -24,10 +24,10 @@ export function registerUsernameEmailRoutes(app: FastifyInstance, services: Serv
       },
     },
     async (request, reply) => {
-      const now = services.clock.now();
-      await charge(services, request, reply, 'lookups', 1, { now });
+      // A 404 is not charged (SPEC §2.3: 4xx answers are free), so look first, then charge.
       const found = await usernameSummary(services.store.db, request.params.username);
       if (!found) throw new ApiError('not_found', 'No sensor has seen this username.');
+      await charge(services, request, reply, 'lookups', 1);
       return found;
     },
   );
@@ -42,10 +42,9 @@ export function registerUsernameEmailRoutes(app: FastifyInstance, services: Serv
       },
     },
     async (request, reply) => {
-      const now = services.clock.now();
-      await charge(services, request, reply, 'lookups', 1, { now });
       const found = await emailSummary(services.store.db, request.params.email);
       if (!found) throw new ApiError('not_found', 'No sensor has seen this e-mail address as a recipient.');
+      await charge(services, request, reply, 'lookups', 1);
       return found;
     },
   );
