@@ -1,17 +1,22 @@
 // Builds the Fastify application (no listen): plugins, content types, error mapping and every route.
 import { randomUUID } from 'node:crypto';
 import formbody from '@fastify/formbody';
+import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { cidrContains, parseIp } from '../core/ip.js';
 import { redactKeyParameter } from '../core/redact.js';
 import type { Services } from '../services/services.js';
+import { MAX_BODY_BYTES } from './body-limits.js';
 import { type ErrorRenderer, registerErrorHandling, renderJsonError } from './plugins/errors.js';
 import { registerTaxiiHooks, renderTaxiiError, TAXII_PREFIX } from './plugins/taxii.js';
 import { registerHealthRoute } from './routes/healthz.js';
 import { registerTaxiiDiscoveryRoutes } from './routes/taxii-discovery.js';
 import { registerTaxiiObjectRoutes } from './routes/taxii-objects.js';
 import { registerCatalogRoute } from './routes/v1-catalog.js';
+import { registerBlacklistRoute } from './routes/v1-key-blacklist.js';
+import { registerBulkCheckRoute } from './routes/v1-key-bulk-check.js';
+import { registerBulkReportRoute } from './routes/v1-key-bulk-report.js';
 import { registerCheckRoute } from './routes/v1-key-check.js';
 import { registerReportRoute } from './routes/v1-key-report.js';
 import { registerStatusRoute } from './routes/v1-key-status.js';
@@ -23,8 +28,7 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** Largest body any route accepts (bulk CSV, SPEC §3.4); routes set smaller limits of their own. */
-export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+export { MAX_BODY_BYTES };
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -84,6 +88,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   );
 
   await app.register(formbody, { bodyLimit: MAX_BODY_BYTES });
+  await app.register(multipart, { limits: { fileSize: MAX_BODY_BYTES } });
+  // Raw CSV bodies (bulk-report) arrive as bytes: the CSV reader checks the encoding and strips a BOM.
+  app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'buffer' }, (_request, body, done) => {
+    done(null, body);
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -103,6 +112,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerUsernameEmailRoutes(app, services);
   registerCatalogRoute(app);
   registerSensorEventsRoute(app, services);
+  registerBulkReportRoute(app, services);
+  registerBulkCheckRoute(app, services);
+  registerBlacklistRoute(app, services);
   registerTaxiiHooks(app);
   registerTaxiiDiscoveryRoutes(app, services);
   registerTaxiiObjectRoutes(app, services);

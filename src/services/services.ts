@@ -7,13 +7,16 @@ import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
 import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
+import { BlacklistService } from './blacklist-service.js';
+import { BulkReportService } from './bulk-report-service.js';
 import { EvidenceService } from './evidence-ingest.js';
 import { behaviorsFor } from './evidence-read.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
-import { type BehaviorSource, TaxiiService } from './taxii-service.js';
+import { RetentionService } from './retention-service.js';
+import { type BehaviorSource, revokeIndicator, TaxiiService } from './taxii-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -22,9 +25,12 @@ export interface Services {
   readonly quota: QuotaCounter;
   readonly keys: KeyService;
   readonly reports: ReportService;
+  readonly bulkReports: BulkReportService;
+  readonly blacklist: BlacklistService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
   readonly evidence: EvidenceService;
+  readonly retention: RetentionService;
   readonly taxii: TaxiiService;
 }
 
@@ -45,10 +51,16 @@ export function createServices(
   const policy = options.policy ?? DEFAULT_SCORING_POLICY;
   const benign = options.benign ?? NO_BENIGN_SOURCES;
   const scorer = new ReputationScorer(policy, benign);
+  const reports = new ReportService(store, quota, scorer, policy);
   // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
   const taxii = new TaxiiService(store, config, { behaviors: options.behaviors ?? behaviorsFor });
   // Indicator versions are published in the same transaction as the score change (SPEC §4).
   scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
+  const retention = new RetentionService(store, { retentionDays: config.retentionDays });
+  // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).
+  retention.onPurge(async (tx, ips, now) => {
+    for (const ip of ips) await revokeIndicator(tx, ip, now);
+  });
   return {
     config,
     clock,
@@ -57,8 +69,11 @@ export function createServices(
     scorer,
     taxii,
     keys: new KeyService(store, config.tiers, clock),
-    reports: new ReportService(store, quota, scorer, policy),
+    reports,
+    bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
+    blacklist: new BlacklistService(store, config.allowlist),
     reputation: new ReputationService(store, scorer, benign),
     evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog())),
+    retention,
   };
 }
