@@ -1,8 +1,10 @@
 // Sensor ingest, aggregates and evidence look-ups on every engine: SPEC §7, §3.1, §3.5, §1 (incremental reputation).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DAY_MS, utcDay } from '../src/core/time.js';
 import { behaviorsFor } from '../src/services/evidence-read.js';
 import type { DbExecutor } from '../src/store/database.js';
+import { ensurePartitions } from '../src/store/partitions.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -281,6 +283,32 @@ for (const engine of ENGINES) {
         { protocol: 'telnet', sessions: 0, events: 1 },
       );
       assert.ok(body.scoreBreakdown.crossSourceMultiplier > 1);
+    });
+
+    it('ages raw events out by day and purges an idle IP from every evidence table', async () => {
+      const now = t.clock.now();
+      const ip = '45.83.13.60';
+      if (engine === 'postgres') {
+        await ensurePartitions(t.store.db, 'events', 'day', utcDay(now) - 3, utcDay(now) + 1);
+      }
+      assert.equal((await post(sshSession(ip, 'old-1', now - 2 * DAY_MS))).json().accepted, 11);
+      const rows = async (table: 'events' | 'evidence_ids' | 'sensor_sessions' | 'reputation_behaviors') =>
+        Number(
+          (
+            await t.store.db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('ip', '=', ip)
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      assert.equal(await rows('events'), 11);
+      const later = now + 40 * DAY_MS;
+      const result = await t.services.retention.run(later);
+      assert.ok((result.telemetry.events ?? 0) + result.partitionsDropped > 0, JSON.stringify(result));
+      for (const table of ['events', 'evidence_ids', 'sensor_sessions', 'reputation_behaviors'] as const) {
+        assert.equal(await rows(table), 0, table);
+      }
     });
   });
 }
