@@ -1,6 +1,7 @@
 // The `vakt` command line: dispatches to one command module per verb (SPEC §10).
 import { ConfigError, loadConfig } from '../config/config.js';
 import { migrateToLatest, openDatabase } from '../store/open-database.js';
+import { importCommand } from './import-command.js';
 import { keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
 import { purgeCommand } from './purge-command.js';
@@ -13,6 +14,7 @@ Server:
                              --workers forks N processes sharing the port
   vakt migrate               bring the database schema up to date
   vakt keys create|list|disable|rotate   manage API keys
+  vakt import <cowrie|auth-log|fail2ban-log|reports-csv> <file…>   import logs as evidence
   vakt purge [--dry-run] [--json]        run retention now and report what was removed
 
 Run "vakt <command> --help" for a command's options.`;
@@ -39,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand();
       case 'keys':
         return await keysCommand(rest);
+      case 'import':
+        return await importCommand(rest);
       case 'purge':
         return await purgeCommand(rest);
       case undefined:

@@ -13,12 +13,15 @@ import { registerTaxiiHooks, renderTaxiiError, TAXII_PREFIX } from './plugins/ta
 import { registerHealthRoute } from './routes/healthz.js';
 import { registerTaxiiDiscoveryRoutes } from './routes/taxii-discovery.js';
 import { registerTaxiiObjectRoutes } from './routes/taxii-objects.js';
+import { registerCatalogRoute } from './routes/v1-catalog.js';
 import { registerBlacklistRoute } from './routes/v1-key-blacklist.js';
 import { registerBulkCheckRoute } from './routes/v1-key-bulk-check.js';
 import { registerBulkReportRoute } from './routes/v1-key-bulk-report.js';
 import { registerCheckRoute } from './routes/v1-key-check.js';
 import { registerReportRoute } from './routes/v1-key-report.js';
 import { registerStatusRoute } from './routes/v1-key-status.js';
+import { registerUsernameEmailRoutes } from './routes/v1-key-username-email.js';
+import { registerSensorEventsRoute } from './routes/v1-sensor-events.js';
 
 export interface AppOptions {
   /** Pino options or false; tests pass false. */
@@ -106,6 +109,9 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerCheckRoute(app, services);
   registerReportRoute(app, services);
   registerStatusRoute(app, services);
+  registerUsernameEmailRoutes(app, services);
+  registerCatalogRoute(app);
+  registerSensorEventsRoute(app, services);
   registerBulkReportRoute(app, services);
   registerBulkCheckRoute(app, services);
   registerBlacklistRoute(app, services);

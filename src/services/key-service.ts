@@ -140,8 +140,8 @@ export class KeyService {
   }
 
   /**
-   * On a database that has never had a key, creates one unlimited operator key and returns it; null
-   * otherwise. Safe when several instances start at once: a settings row claims the first start.
+   * On the first `serve` of a database, creates one unlimited operator key and returns it; null on every
+   * later start. Safe when several instances start at once: a settings row claims the first start.
    */
   async createFirstOperatorKey(): Promise<CreatedKey | null> {
     return this.store.transaction(async (tx) => {
@@ -151,9 +151,29 @@ export class KeyService {
         .onConflict((oc) => oc.column('name').doNothing())
         .executeTakeFirst();
       if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) return null;
-      if ((await countKeys(tx)) > 0) return null;
       return this.create({ tier: 'unlimited', name: 'operator (created at first start)' }, tx);
     });
+  }
+
+  /**
+   * The operator's local reporter for importers (SPEC §7: "reports from a local reporter"): the
+   * enabled `unlimited` key named `name`, created on first use. Its secret is never shown; it only
+   * attributes imported reports.
+   */
+  async localReporter(name: string): Promise<AuthenticatedKey> {
+    const find = async () =>
+      (await listKeys(this.store.db)).find(
+        (row) => row.name === name && row.tier === 'unlimited' && row.disabled_at === null,
+      );
+    let row = await find();
+    if (!row) {
+      await this.create({ tier: 'unlimited', name });
+      row = await find();
+    }
+    if (!row) throw new Error(`could not create the local reporter key "${name}"`);
+    const checked = this.check(row);
+    if (!checked.ok) throw new Error(`local reporter key "${name}": ${checked.message}`);
+    return checked.key;
   }
 
   /** True when no key exists yet (first start). */

@@ -8,6 +8,7 @@ import {
   addContributorTotals,
   addDayCounts,
   addReporterReport,
+  addReportProtocol,
   getReputation,
   lockIp,
   touchReputation,
@@ -110,6 +111,7 @@ export class ReportService {
       (reports) => reporterWeight(reports, trust, this.policy),
     );
     await addCategories(tx, ip, report.categories);
+    if (report.protocol !== null) await addReportProtocol(tx, ip, report.protocol);
     await addDayCounts(tx, ip, utcDay(report.reportedAt), { reports: 1 });
     await addContributorTotals(tx, ip, {
       reports: 1,

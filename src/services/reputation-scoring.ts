@@ -4,6 +4,11 @@ import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '
 import type { DbExecutor } from '../store/database.js';
 import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
 import type { BenignSources } from './benign-sources.js';
+import {
+  type SensorScoringAggregates,
+  sensorScoringAggregates,
+  sensorScoringAggregatesMany,
+} from './evidence-read.js';
 
 /**
  * Called inside the writing transaction whenever an IP's stored score was recomputed (TAXII publishes
@@ -30,31 +35,87 @@ export class ReputationScorer {
   }
 
   /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
-  async inputFor(_db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
+  async inputFor(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
+    return (await this.inputWithSeverity(db, row, ignoreWhitelist)).input;
+  }
+
+  private async inputWithSeverity(
+    db: DbExecutor,
+    row: ReputationRow,
+    ignoreWhitelist = false,
+  ): Promise<{ input: ScoringInput; maxSeverity: number }> {
+    return this.inputFrom(row, await sensorScoringAggregates(db, row.ip), ignoreWhitelist);
+  }
+
+  private inputFrom(
+    row: ReputationRow,
+    sensor: SensorScoringAggregates,
+    ignoreWhitelist: boolean,
+  ): { input: ScoringInput; maxSeverity: number } {
     const match = this.benign.match(ipFromKey(row.ip_key));
-    return {
-      sensor: { sessions: Number(row.sessions), protocols: 0, primitives: 0, behaviors: [] },
+    const input: ScoringInput = {
+      sensor: {
+        sessions: Number(row.sessions),
+        protocols: sensor.protocols,
+        primitives: sensor.primitives,
+        behaviors: sensor.behaviors,
+      },
       contributorWeight: Number(row.contributor_weight),
       feeds: [],
       whitelistFactor: match ? match.factor : null,
       ignoreWhitelist,
     };
+    return { input, maxSeverity: sensor.maxSeverity };
   }
 
   async scoreRow(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoreResult> {
     return score(await this.inputFor(db, row, ignoreWhitelist), this.policy);
   }
 
+  /**
+   * rescore for many IPs, reading their aggregates in a few batched statements (evidence ingest).
+   * Same result as calling rescore for each IP.
+   */
+  async rescoreMany(tx: DbExecutor, ips: readonly string[], now: number): Promise<void> {
+    const aggregates = await sensorScoringAggregatesMany(tx, ips);
+    for (let i = 0; i < ips.length; i += 500) {
+      const rows = await tx
+        .selectFrom('reputations')
+        .selectAll()
+        .where('ip', 'in', ips.slice(i, i + 500))
+        .execute();
+      for (const row of rows) {
+        const sensor = aggregates.get(row.ip);
+        if (sensor) await this.store(tx, row, this.inputFrom(row, sensor, false), now);
+      }
+    }
+  }
+
+  private async store(
+    tx: DbExecutor,
+    row: ReputationRow,
+    scored: { input: ScoringInput; maxSeverity: number },
+    now: number,
+  ): Promise<number> {
+    const { input, maxSeverity } = scored;
+    const withWhitelist = score(input, this.policy).confidenceLevel;
+    const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
+    await setScore(tx, row.ip, withWhitelist, raw, now, maxSeverity);
+    const updated = {
+      ...row,
+      score: withWhitelist,
+      score_raw: raw,
+      score_updated_at: now,
+      max_severity: maxSeverity,
+    };
+    for (const listener of this.listeners) await listener(tx, updated, row.score, now);
+    return withWhitelist;
+  }
+
   /** Recomputes and stores the score of `ip` inside the caller's transaction; returns it. */
   async rescore(tx: DbExecutor, ip: string, now: number): Promise<number> {
     const row = await getReputation(tx, ip);
     if (!row) return 0;
-    const input = await this.inputFor(tx, row);
-    const withWhitelist = score(input, this.policy).confidenceLevel;
-    const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
-    await setScore(tx, ip, withWhitelist, raw, now);
-    const updated = { ...row, score: withWhitelist, score_raw: raw, score_updated_at: now };
-    for (const listener of this.listeners) await listener(tx, updated, row.score, now);
-    return withWhitelist;
+    return this.store(tx, row, await this.inputWithSeverity(tx, row), now);
   }
 }

@@ -13,6 +13,7 @@ import {
 } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import type { BenignSources } from './benign-sources.js';
+import { behaviorsFor, primitivesFor, protocolsFor } from './evidence-read.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
 export interface CheckOptions {
@@ -136,8 +137,22 @@ export class ReputationService {
           reportedAt: toIso(r.reportedAt),
         }))
       : undefined;
+    const protocols = await protocolsFor(this.store.db, row.ip);
+    const evidence = options.verbose
+      ? {
+          behaviors: (await behaviorsFor(this.store.db, row.ip)).map((b) => ({
+            name: b.name,
+            severity: b.severity,
+            count: b.count,
+            description: b.description,
+            mitre: b.mitre,
+          })),
+          primitives: await primitivesFor(this.store.db, row.ip),
+        }
+      : {};
     return {
       ...base,
+      ...evidence,
       found: true,
       confidenceLevel: scored.confidenceLevel,
       threatLevel: threatLevel(scored.confidenceLevel),
@@ -154,6 +169,9 @@ export class ReputationService {
       lastSeen: toIso(Number(row.last_seen)),
       totalSessions,
       totalEvents,
+      protocols: options.protocols
+        ? protocols.filter((p) => options.protocols?.includes(p.protocol))
+        : protocols,
       contributor: {
         reportCount,
         distinctReporters,

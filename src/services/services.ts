@@ -1,5 +1,7 @@
 // The service container: every use case built once per process from the config, store and quota counter.
 import type { Config } from '../config/config.js';
+import { loadCatalog } from '../core/detection/catalog.js';
+import { compileCatalog } from '../core/detection/classify.js';
 import { DEFAULT_SCORING_POLICY, type ScoringPolicy } from '../core/scoring.js';
 import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
@@ -7,6 +9,8 @@ import type { Store } from '../store/store.js';
 import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
 import { BlacklistService } from './blacklist-service.js';
 import { BulkReportService } from './bulk-report-service.js';
+import { EvidenceService } from './evidence-ingest.js';
+import { behaviorsFor } from './evidence-read.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
@@ -25,6 +29,7 @@ export interface Services {
   readonly blacklist: BlacklistService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly evidence: EvidenceService;
   readonly retention: RetentionService;
   readonly taxii: TaxiiService;
 }
@@ -47,7 +52,8 @@ export function createServices(
   const benign = options.benign ?? NO_BENIGN_SOURCES;
   const scorer = new ReputationScorer(policy, benign);
   const reports = new ReportService(store, quota, scorer, policy);
-  const taxii = new TaxiiService(store, config, options.behaviors ? { behaviors: options.behaviors } : {});
+  // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
+  const taxii = new TaxiiService(store, config, { behaviors: options.behaviors ?? behaviorsFor });
   // Indicator versions are published in the same transaction as the score change (SPEC §4).
   scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
   const retention = new RetentionService(store, { retentionDays: config.retentionDays });
@@ -67,6 +73,7 @@ export function createServices(
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
     blacklist: new BlacklistService(store, config.allowlist),
     reputation: new ReputationService(store, scorer, benign),
+    evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog())),
     retention,
   };
 }

@@ -53,6 +53,8 @@ export interface ReputationsTable {
   asn: string | null;
   asn_org: string | null;
   stix_id: string;
+  /** Highest severity among the IP's behaviours: 0 none, 1 low, 2 medium, 3 high, 4 very_high. */
+  max_severity: Generated<number>;
 }
 
 export interface ReputationReportersTable {
@@ -95,6 +97,76 @@ export interface ReportsTable {
   day: number;
 }
 
+/** Sessions and events per protocol; contributor reports with a protocol add to `events` (decision 0601). */
+export interface ReputationProtocolsTable {
+  ip: string;
+  protocol: string;
+  sessions: number;
+  events: number;
+}
+
+/** Sessions of this IP that showed the behaviour. */
+export interface ReputationBehaviorsTable {
+  ip: string;
+  behavior: string;
+  count: number;
+}
+
+/** Events of this IP that matched the primitive. */
+export interface ReputationPrimitivesTable {
+  ip: string;
+  primitive: string;
+  count: number;
+}
+
+/** De-duplication key of every accepted sensor event (`source` = sensor) or imported report. */
+export interface EvidenceIdsTable {
+  source: string;
+  id: string;
+  ip: string;
+}
+
+/** Raw sensor events (SPEC §6 raw telemetry); `day` (UTC, from `ts`) is the partition and retention key. */
+export interface EventsTable {
+  day: number;
+  sensor: string;
+  event_id: string;
+  session: string;
+  ip: string;
+  ts: number;
+  type: string;
+  /** The validated event as JSON. */
+  data: string;
+}
+
+/** What one session contributed to the aggregates so far, so a later batch can apply only the difference. */
+export interface SensorSessionsTable {
+  sensor: string;
+  session: string;
+  ip: string;
+  first_ts: number;
+  last_ts: number;
+  events: number;
+  /** JSON SessionState (src/services/evidence-ingest.ts). */
+  state: string;
+}
+
+export interface SensorUsernamesTable {
+  username: string;
+  protocol: string;
+  sessions: number;
+  first_seen: number;
+  last_seen: number;
+}
+
+export interface SensorRecipientsTable {
+  email: string;
+  protocol: string;
+  messages: number;
+  first_seen: number;
+  last_seen: number;
+}
+
 /** One version of one STIX object served by the TAXII feed (SPEC §4). */
 export interface TaxiiVersionsTable {
   seq: Generated<number>;
@@ -131,6 +203,14 @@ export interface Database {
   reputation_categories: ReputationCategoriesTable;
   reputation_days: ReputationDaysTable;
   reports: ReportsTable;
+  reputation_protocols: ReputationProtocolsTable;
+  reputation_behaviors: ReputationBehaviorsTable;
+  reputation_primitives: ReputationPrimitivesTable;
+  evidence_ids: EvidenceIdsTable;
+  events: EventsTable;
+  sensor_sessions: SensorSessionsTable;
+  sensor_usernames: SensorUsernamesTable;
+  sensor_recipients: SensorRecipientsTable;
   taxii_versions: TaxiiVersionsTable;
   taxii_clock: TaxiiClockTable;
 }

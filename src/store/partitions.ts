@@ -10,6 +10,7 @@ import type { Db, DbExecutor } from './database.js';
  */
 export const PARTITIONED_TABLES: readonly { table: string; column: string }[] = [
   { table: 'reports', column: 'day' },
+  { table: 'events', column: 'day' },
 ];
 
 /** How far ahead `ensurePartitions` creates daily partitions by default. */

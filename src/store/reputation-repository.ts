@@ -62,10 +62,16 @@ export async function setScore(
   score: number,
   scoreRaw: number,
   now: number,
+  maxSeverity?: number,
 ): Promise<void> {
   await tx
     .updateTable('reputations')
-    .set({ score, score_raw: scoreRaw, score_updated_at: now })
+    .set({
+      score,
+      score_raw: scoreRaw,
+      score_updated_at: now,
+      ...(maxSeverity === undefined ? {} : { max_severity: maxSeverity }),
+    })
     .where('ip', '=', ip)
     .execute();
 }
@@ -211,4 +217,15 @@ export async function countReportersSince(db: DbExecutor, ip: string, since: num
     .where('last_reported_at', '>=', since)
     .executeTakeFirstOrThrow();
   return Number(row.count);
+}
+
+/** Adds one contributor report to the protocol's `events` counter (decision 0601). */
+export async function addReportProtocol(tx: DbExecutor, ip: string, protocol: string): Promise<void> {
+  await tx
+    .insertInto('reputation_protocols')
+    .values({ ip, protocol, sessions: 0, events: 1 })
+    .onConflict((oc) =>
+      oc.columns(['ip', 'protocol']).doUpdateSet({ events: sql<number>`reputation_protocols.events + 1` }),
+    )
+    .execute();
 }

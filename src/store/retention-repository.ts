@@ -13,6 +13,12 @@ export const REPUTATION_CHILD_TABLES = [
   'reputation_reporters',
   'reputation_categories',
   'reputation_days',
+  // Sensor evidence (migration 0004-evidence, decisions 0600-0601).
+  'reputation_protocols',
+  'reputation_behaviors',
+  'reputation_primitives',
+  'sensor_sessions',
+  'evidence_ids',
 ] as const;
 
 /**

@@ -7,10 +7,17 @@ import { migrateToLatest, type OpenDatabase, openDatabase } from './open-databas
 export class Store {
   readonly db: Db;
   readonly dialect: Dialect;
+  /**
+   * The raw SQLite handle (null on PostgreSQL) for the few bulk statements where Kysely's per-call
+   * compile costs more than the insert. Statements on it run on the one connection, so inside
+   * `transaction()` they are part of the open transaction.
+   */
+  readonly sqlite: BetterSqlite3.Database | null;
 
   private constructor(private readonly opened: OpenDatabase) {
     this.db = opened.db;
     this.dialect = opened.dialect;
+    this.sqlite = opened.sqlite;
   }
 
   /** Opens and migrates the database named by `url` (sqlite:<path> or postgres://…). */

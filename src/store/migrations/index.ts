@@ -147,7 +147,120 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Sensor evidence (SPEC §1, §7): raw events, per-session state and the per-IP sensor aggregates.
+ *
+ * Per-IP child tables (keyed by `ip`; the retention purge deletes their rows with the reputation):
+ * `reputation_protocols`, `reputation_behaviors`, `reputation_primitives`, `sensor_sessions`,
+ * `evidence_ids`. Raw telemetry (by `day`, dropped whole by age): `events`. Global (not per IP):
+ * `sensor_usernames`, `sensor_recipients`. Column added: `reputations.max_severity`.
+ */
+function evidence(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable('reputations')
+        .addColumn('max_severity', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('reputation_protocols')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('protocol', 'text', (c) => c.notNull())
+        .addColumn('sessions', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addColumn('events', t.bigint, (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('reputation_protocols_pk', ['ip', 'protocol'])
+        .execute();
+      await db.schema
+        .createIndex('reputation_protocols_protocol_idx')
+        .on('reputation_protocols')
+        .columns(['protocol', 'ip'])
+        .execute();
+      await db.schema
+        .createTable('reputation_behaviors')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('behavior', 'text', (c) => c.notNull())
+        .addColumn('count', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('reputation_behaviors_pk', ['ip', 'behavior'])
+        .execute();
+      await db.schema
+        .createTable('reputation_primitives')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('primitive', 'text', (c) => c.notNull())
+        .addColumn('count', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('reputation_primitives_pk', ['ip', 'primitive'])
+        .execute();
+      // De-duplication keys of every accepted event or imported report, outside the day-partitioned raw
+      // table so that dropping old raw days never lets a re-import count twice (decision 0600).
+      // SQLite: WITHOUT ROWID keeps this random-keyed table in one B-tree instead of a table plus index.
+      await db.schema
+        .createTable('evidence_ids')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('evidence_ids_pk', ['source', 'id'])
+        .$call((builder) => (dialect === 'sqlite' ? builder.modifyEnd(sql`without rowid`) : builder))
+        .execute();
+      await db.schema.createIndex('evidence_ids_ip_idx').on('evidence_ids').column('ip').execute();
+      // Raw events need no key of their own: evidence_ids admits each event once. PostgreSQL:
+      // range-partitioned by `day` with a default partition, like `reports` (partitions.ts lists both),
+      // so retention drops whole days (SPEC §6). SQLite: a rowid table with a day index.
+      let events: CreateTableBuilder<'events', string> = db.schema
+        .createTable('events')
+        .addColumn('day', 'integer', (c) => c.notNull())
+        .addColumn('sensor', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('session', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('ts', t.bigint, (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('data', 'text', (c) => c.notNull());
+      if (dialect === 'postgres') events = events.modifyEnd(sql`partition by range (day)`);
+      await events.execute();
+      if (dialect === 'postgres') {
+        await sql`create table events_default partition of events default`.execute(db);
+      }
+      await db.schema.createIndex('events_day_idx').on('events').column('day').execute();
+      await db.schema.createIndex('events_session_idx').on('events').columns(['sensor', 'session']).execute();
+      await db.schema
+        .createTable('sensor_sessions')
+        .addColumn('sensor', 'text', (c) => c.notNull())
+        .addColumn('session', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('first_ts', t.bigint, (c) => c.notNull())
+        .addColumn('last_ts', t.bigint, (c) => c.notNull())
+        .addColumn('events', t.bigint, (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sensor_sessions_pk', ['sensor', 'session'])
+        .execute();
+      await db.schema.createIndex('sensor_sessions_ip_idx').on('sensor_sessions').column('ip').execute();
+      await db.schema
+        .createTable('sensor_usernames')
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('protocol', 'text', (c) => c.notNull())
+        .addColumn('sessions', t.bigint, (c) => c.notNull())
+        .addColumn('first_seen', t.bigint, (c) => c.notNull())
+        .addColumn('last_seen', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('sensor_usernames_pk', ['username', 'protocol'])
+        .execute();
+      await db.schema
+        .createTable('sensor_recipients')
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('protocol', 'text', (c) => c.notNull())
+        .addColumn('messages', t.bigint, (c) => c.notNull())
+        .addColumn('first_seen', t.bigint, (c) => c.notNull())
+        .addColumn('last_seen', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('sensor_recipients_pk', ['email', 'protocol'])
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '0001-initial': initial(dialect), '0003-taxii': taxiiMigration(dialect) };
+  return {
+    '0001-initial': initial(dialect),
+    '0003-taxii': taxiiMigration(dialect),
+    '0004-evidence': evidence(dialect),
+  };
 }

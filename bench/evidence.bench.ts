@@ -1,0 +1,153 @@
+// Evidence throughput on the shared Cowrie logs: `vakt import cowrie`, the store stage alone, sensor ingest over
+// HTTP, and the ceiling — raw better-sqlite3 inserts of the same raw-event rows in one transaction.
+// Usage: node --import tsx bench/evidence.bench.ts
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { loadConfig } from '../src/config/config.js';
+import type { SensorEvent } from '../src/core/events.js';
+import { utcDay } from '../src/core/time.js';
+import { buildApp } from '../src/http/build-app.js';
+import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
+import { importCowrie, readLines } from '../src/ingest/importers.js';
+import { StoreQuotaCounter } from '../src/quota/store-quota-counter.js';
+import { createServices } from '../src/services/services.js';
+import { Store } from '../src/store/store.js';
+import { sharedDataFile } from '../test/support/shared-data.js';
+import { machine } from './lib.js';
+
+const dir = sharedDataFile('honeypot', 'cowrie');
+if (dir === null) {
+  console.error('skipped: shared data (honeypot/cowrie) not found; set VAKT_SHARED_DATA');
+  process.exit(0);
+}
+const files = readdirSync(dir)
+  .filter((name) => name.endsWith('.gz'))
+  .sort()
+  .map((name) => join(dir, name));
+const work = mkdtempSync(join(tmpdir(), 'vakt-bench-evidence-'));
+let dbCount = 0;
+
+async function open() {
+  const config = loadConfig({
+    VAKT_DATABASE_URL: `sqlite:${join(work, `db${dbCount++}.db`)}`,
+    VAKT_LOG_LEVEL: 'silent',
+  });
+  const store = await Store.open(config.databaseUrl);
+  const quota = new StoreQuotaCounter(store);
+  const services = createServices(config, store, quota, { now: () => Date.now() });
+  return { config, store, services };
+}
+
+const rate = (events: number, ms: number) => Math.round(events / (ms / 1000));
+
+try {
+  // Parsed once, grouped so that sessions stay whole per chunk (as the importer does).
+  const parser = createCowrieParser({ now: Date.now(), maxAgeMs: null });
+  const events: SensorEvent[] = [];
+  for (const file of files) {
+    for await (const line of readLines(file)) {
+      const event = parser.push(line);
+      if (event) events.push(event);
+    }
+  }
+  const bySession = new Map<string, SensorEvent[]>();
+  for (const e of events) {
+    const list = bySession.get(e.session) ?? [];
+    list.push(e);
+    bySession.set(e.session, list);
+  }
+  const chunks: SensorEvent[][] = [[]];
+  for (const list of bySession.values()) {
+    const last = chunks[chunks.length - 1] ?? [];
+    if (last.length + list.length > 5_000) chunks.push([...list]);
+    else last.push(...list);
+  }
+  console.log(`machine: ${machine()}`);
+  console.log(
+    `${events.length} events, ${bySession.size} sessions, ${chunks.length} batches of ≤ 5,000 events (whole sessions)`,
+  );
+
+  // 1. The whole import: gunzip, parse, classify, store.
+  {
+    const { store, services } = await open();
+    const started = performance.now();
+    const summary = await importCowrie(services, files, { now: Date.now() });
+    const ms = performance.now() - started;
+    console.log(
+      `vakt import cowrie (files → store): ${rate(summary.accepted, ms)} events/s (${ms.toFixed(0)} ms)`,
+    );
+    await store.close();
+  }
+
+  // 2. The store stage alone: pre-parsed events through EvidenceService.ingest.
+  {
+    const { store, services } = await open();
+    const started = performance.now();
+    for (const chunk of chunks) await services.evidence.ingest(chunk, Date.now());
+    const ms = performance.now() - started;
+    console.log(
+      `evidence ingest (parsed → store): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`,
+    );
+    await store.close();
+  }
+
+  // 3. Sensor ingest over HTTP on loopback, batches of ≤ 5,000, timestamps moved into the retention window.
+  {
+    const { store, services } = await open();
+    const key = (await services.keys.create({ tier: 'sensor' })).key;
+    const app = await buildApp(services);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/sensor/events`;
+    const newest = Math.max(...events.map((e) => e.ts));
+    const now = Date.now();
+    const bodies = chunks.map((chunk) =>
+      JSON.stringify({
+        events: chunk.map((e) => ({ ...e, ts: now - 60_000 - ((newest - e.ts) % (20 * 86_400_000)) })),
+      }),
+    );
+    const started = performance.now();
+    let accepted = 0;
+    for (const body of bodies) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body,
+      });
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      accepted += ((await res.json()) as { accepted: number }).accepted;
+    }
+    const ms = performance.now() - started;
+    console.log(
+      `sensor ingest over HTTP: ${rate(accepted, ms)} events/s (${ms.toFixed(0)} ms, ${accepted} accepted)`,
+    );
+    await app.close();
+    await store.close();
+  }
+
+  // 4. Ceiling: the same raw-event rows, raw better-sqlite3, one prepared insert, one transaction.
+  {
+    const sqlite = new BetterSqlite3(join(work, 'ceiling.db'));
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.exec(
+      'create table events (day integer not null, sensor text not null, event_id text not null, session text not null, ip text not null, ts integer not null, type text not null, data text not null, primary key (day, sensor, event_id))',
+    );
+    const insert = sqlite.prepare('insert into events values (?, ?, ?, ?, ?, ?, ?, ?)');
+    const started = performance.now();
+    sqlite.transaction(() => {
+      for (const e of events) {
+        insert.run(utcDay(e.ts), e.sensor, e.id, e.session, e.srcIp, e.ts, e.type, JSON.stringify(e));
+      }
+    })();
+    const ms = performance.now() - started;
+    console.log(
+      `ceiling (raw better-sqlite3 inserts): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`,
+    );
+    sqlite.close();
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

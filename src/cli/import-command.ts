@@ -1,0 +1,91 @@
+// `vakt import <kind> <file…>` — imports honeypot and server logs on the server's database (SPEC §7, §10).
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/config.js';
+import { IMPORT_KINDS, type ImportKind, type ImportSummary, runImport } from '../ingest/importers.js';
+import { printJson, printLine, UsageError } from './output.js';
+import { openRuntime } from './runtime.js';
+
+const USAGE = `usage: vakt import <${IMPORT_KINDS.join('|')}> <file…> [--json]
+  [--year YYYY]           auth-log: year of the first line (syslog has none; default this year)
+  [--utc-offset MINUTES]  auth-log, fail2ban-log: the log's local-time offset from UTC (default 0)
+  [--threshold N]         auth-log: failed logins in the window that make a report (default 5)
+  [--window MINUTES]      auth-log: burst window (default 10)
+Gzip files are read as such. Importing the same file again changes nothing.`;
+
+function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`--${name} must be an integer ${min}–${max}\n\n${USAGE}`);
+  }
+  return Number(value);
+}
+
+function printSummary(summary: ImportSummary) {
+  printLine(
+    `${summary.kind}: ${summary.files} file(s), ${summary.read} read, ${summary.records} records, ${summary.accepted} accepted, ` +
+      `${summary.duplicates} already imported, ${summary.rejected} rejected, ${summary.skipped} skipped, ` +
+      `${summary.ignored} ignored`,
+  );
+  for (const [title, reasons] of [
+    ['rejected', summary.rejectedReasons],
+    ['skipped', summary.skippedReasons],
+  ] as const) {
+    for (const [reason, count] of Object.entries(reasons).sort((a, b) => b[1] - a[1])) {
+      printLine(`  ${title}: ${reason}: ${count}`);
+    }
+  }
+}
+
+export async function importCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean' },
+      year: { type: 'string' },
+      'utc-offset': { type: 'string' },
+      threshold: { type: 'string' },
+      window: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    printLine(USAGE);
+    return 0;
+  }
+  const [kind, ...files] = positionals;
+  if (!kind || !(IMPORT_KINDS as readonly string[]).includes(kind) || files.length === 0) {
+    throw new UsageError(USAGE);
+  }
+  const year = integer('year', values.year, 1970, 9999);
+  const offset = integer('utc-offset', values['utc-offset'], -24 * 60, 24 * 60);
+  const threshold = integer('threshold', values.threshold, 1, 1_000_000);
+  const window = integer('window', values.window, 1, 7 * 24 * 60);
+  const config = loadConfig();
+  const runtime = await openRuntime(config);
+  const tty = process.stderr.isTTY === true && !values.json;
+  const started = Date.now();
+  try {
+    const summary = await runImport(runtime.services, kind as ImportKind, files, {
+      now: runtime.services.clock.now(),
+      ...(year === undefined ? {} : { year }),
+      ...(offset === undefined ? {} : { utcOffsetMinutes: offset }),
+      ...(threshold === undefined ? {} : { burstThreshold: threshold }),
+      ...(window === undefined ? {} : { burstWindowMs: window * 60_000 }),
+      ...(tty
+        ? {
+            onProgress: (read: number) => {
+              const seconds = (Date.now() - started) / 1000;
+              process.stderr.write(`\r${read} lines read (${Math.round(read / Math.max(seconds, 0.001))}/s)`);
+            },
+          }
+        : {}),
+    });
+    if (tty) process.stderr.write('\n');
+    if (values.json) printJson(summary);
+    else printSummary(summary);
+    return 0;
+  } finally {
+    await runtime.close();
+  }
+}

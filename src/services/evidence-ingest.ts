@@ -1,0 +1,500 @@
+// Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { CompiledCatalog } from '../core/detection/classify.js';
+import { classifySession } from '../core/detection/classify.js';
+import type { SensorEvent } from '../core/events.js';
+import { type IpAddress, parseIp } from '../core/ip.js';
+import { utcDay } from '../core/time.js';
+import type { DbExecutor, Dialect } from '../store/database.js';
+import { insertEvents, insertEvidenceIds } from '../store/evidence-repository.js';
+import { lockIp } from '../store/reputation-repository.js';
+import type { Store } from '../store/store.js';
+import { normaliseEmail } from './evidence-read.js';
+import type { ReputationScorer } from './reputation-scoring.js';
+
+/**
+ * What one session has contributed to the aggregates so far. A later batch with more events of the same
+ * session reclassifies the whole session and applies only the difference, so any split or order of the
+ * same events ends in the same aggregates (SPEC §7 at-least-once delivery).
+ */
+export interface SessionState {
+  /** Day (UTC) the session is counted on in `reputation_days`: the day of its earliest event. */
+  day: number;
+  protocols: string[];
+  primitives: Record<string, number>;
+  behaviors: string[];
+  /** `${protocol}\u0000${username}` pairs tried in the session. */
+  usernames: string[];
+}
+
+export interface IngestOutcome {
+  /** Events stored for the first time. */
+  accepted: number;
+  /** Events already stored earlier (same sensor and id), or repeated within the batch. */
+  duplicates: number;
+  /** Sessions seen for the first time. */
+  newSessions: number;
+  /** IPs whose aggregates changed (rescored). */
+  ips: number;
+}
+
+interface Counts {
+  sessions: number;
+  events: number;
+}
+
+interface IpDelta {
+  ip: IpAddress;
+  firstTs: number;
+  lastTs: number;
+  sessions: number;
+  events: number;
+  protocols: Map<string, Counts>;
+  primitives: Map<string, number>;
+  behaviors: Map<string, number>;
+  days: Map<number, Counts>;
+}
+
+interface SeenRange {
+  count: number;
+  first: number;
+  last: number;
+}
+
+// Rows per multi-row statement: few round trips, and a bounded set of SQL texts for the statement cache.
+const ROWS_PER_STATEMENT = 200;
+const KEYS_PER_LOOKUP = 500;
+const RCPT = /^\s*rcpt\s+to\s*:\s*<?\s*([^<>\s]+@[^<>\s]+?)\s*>?\s*(?:\s.*)?$/i;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function bump<K>(map: Map<K, number>, key: K, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+function bumpCounts<K>(map: Map<K, Counts>, key: K, sessions: number, events: number): void {
+  const entry = map.get(key);
+  if (entry) {
+    entry.sessions += sessions;
+    entry.events += events;
+  } else map.set(key, { sessions, events });
+}
+
+function bumpRange(map: Map<string, SeenRange>, key: string, count: number, ts: number): void {
+  const entry = map.get(key);
+  if (entry) {
+    entry.count += count;
+    entry.first = Math.min(entry.first, ts);
+    entry.last = Math.max(entry.last, ts);
+  } else map.set(key, { count, first: ts, last: ts });
+}
+
+const sessionKey = (sensor: string, session: string) => `${sensor}\u0000${session}`;
+
+/** The SMTP recipient a command names (`RCPT TO:<a@b>`), lower-cased, or null. */
+export function smtpRecipient(event: SensorEvent): string | null {
+  if (event.type !== 'command' || event.protocol !== 'smtp') return null;
+  const match = RCPT.exec(event.command);
+  return match?.[1] ? normaliseEmail(match[1]) : null;
+}
+
+function stateOf(events: readonly SensorEvent[], catalog: CompiledCatalog): SessionState {
+  const classification = classifySession(events, catalog);
+  const protocols = new Set<string>();
+  const usernames = new Set<string>();
+  let first = Number.POSITIVE_INFINITY;
+  for (const event of events) {
+    protocols.add(event.protocol);
+    if (event.ts < first) first = event.ts;
+    if (event.type === 'auth' && event.username !== '')
+      usernames.add(`${event.protocol}\u0000${event.username}`);
+  }
+  return {
+    day: utcDay(first),
+    protocols: [...protocols].sort(),
+    primitives: Object.fromEntries(classification.primitives),
+    behaviors: [...classification.behaviors.keys()].sort(),
+    usernames: [...usernames].sort(),
+  };
+}
+
+const EMPTY_STATE: SessionState = { day: 0, protocols: [], primitives: {}, behaviors: [], usernames: [] };
+
+function parseState(text: string): SessionState {
+  const parsed = JSON.parse(text) as Partial<SessionState>;
+  return {
+    day: parsed.day ?? 0,
+    protocols: parsed.protocols ?? [],
+    primitives: parsed.primitives ?? {},
+    behaviors: parsed.behaviors ?? [],
+    usernames: parsed.usernames ?? [],
+  };
+}
+
+/** Multi-row upsert adding `count` (and friends) to existing rows; `rows` must not repeat a key. */
+async function upsertAdd<T extends Record<string, string | number>>(
+  tx: DbExecutor,
+  table: 'reputation_protocols' | 'reputation_behaviors' | 'reputation_primitives' | 'reputation_days',
+  keys: readonly string[],
+  added: readonly string[],
+  rows: readonly T[],
+): Promise<void> {
+  for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
+    const set: Record<string, unknown> = {};
+    for (const column of added)
+      set[column] = sql`${sql.ref(`${table}.${column}`)} + excluded.${sql.ref(column)}`;
+    await tx
+      .insertInto(table)
+      // biome-ignore lint/suspicious/noExplicitAny: one helper for four tables of the same shape
+      .values(part as any)
+      // biome-ignore lint/suspicious/noExplicitAny: see above
+      .onConflict((oc) => oc.columns(keys as any).doUpdateSet(set as any))
+      .execute();
+  }
+}
+
+export class EvidenceService {
+  constructor(
+    private readonly store: Store,
+    private readonly scorer: ReputationScorer,
+    private readonly catalog: CompiledCatalog,
+  ) {}
+
+  /**
+   * Stores validated events in one transaction. Events already stored (same `sensor` and `id`, however
+   * long ago) change nothing. Sessions touched by new events are reclassified as a whole and the
+   * difference is added to the IP's aggregates, which are then rescored. Events keep their own
+   * timestamps; the caller decides what age is acceptable (the sensor endpoint, not importers).
+   */
+  async ingest(events: readonly SensorEvent[], now: number): Promise<IngestOutcome> {
+    if (events.length === 0) return { accepted: 0, duplicates: 0, newSessions: 0, ips: 0 };
+    return this.store.transaction((tx) => this.ingestIn(tx, this.store.dialect, events, now));
+  }
+
+  private async ingestIn(
+    tx: DbExecutor,
+    dialect: Dialect,
+    input: readonly SensorEvent[],
+    now: number,
+  ): Promise<IngestOutcome> {
+    // Serialise with other writers of the same IPs (PostgreSQL), in one global order against deadlocks.
+    const sessionIp = new Map<string, string>();
+    for (const event of input) {
+      const key = sessionKey(event.sensor, event.session);
+      if (!sessionIp.has(key)) sessionIp.set(key, event.srcIp);
+    }
+    if (dialect === 'postgres') {
+      for (const ip of [...new Set(sessionIp.values())].sort()) await lockIp(tx, dialect, ip);
+    }
+
+    // 1. De-duplicate: within the batch, then against every event ever accepted.
+    const unique = new Map<string, SensorEvent>();
+    for (const event of input) {
+      const key = sessionKey(event.sensor, event.id);
+      if (!unique.has(key)) unique.set(key, event);
+    }
+    const candidates = [...unique.values()];
+    const sqlite = this.store.sqlite;
+    const freshIndexes = await insertEvidenceIds(
+      tx,
+      sqlite,
+      candidates.map((e) => ({ source: e.sensor, id: e.id, ip: e.srcIp })),
+    );
+    const fresh = freshIndexes.map((i) => candidates[i]).filter((e): e is SensorEvent => e !== undefined);
+    const duplicates = input.length - fresh.length;
+    if (fresh.length === 0) return { accepted: 0, duplicates, newSessions: 0, ips: 0 };
+
+    // 2. Raw telemetry, day-keyed for retention (SPEC §6).
+    await insertEvents(
+      tx,
+      sqlite,
+      fresh.map((e) => ({
+        day: utcDay(e.ts),
+        sensor: e.sensor,
+        event_id: e.id,
+        session: e.session,
+        ip: sessionIp.get(sessionKey(e.sensor, e.session)) ?? e.srcIp,
+        ts: e.ts,
+        type: e.type,
+        data: JSON.stringify(e),
+      })),
+    );
+
+    // 3. Group new events by session; load the state of sessions seen before.
+    const bySession = new Map<string, SensorEvent[]>();
+    for (const event of fresh) {
+      const key = sessionKey(event.sensor, event.session);
+      const list = bySession.get(key);
+      if (list) list.push(event);
+      else bySession.set(key, [event]);
+    }
+    const sessionsBySensor = new Map<string, string[]>();
+    for (const list of bySession.values()) {
+      const first = list[0];
+      if (!first) continue;
+      const names = sessionsBySensor.get(first.sensor) ?? [];
+      names.push(first.session);
+      sessionsBySensor.set(first.sensor, names);
+    }
+    const existing = new Map<
+      string,
+      { ip: string; firstTs: number; lastTs: number; events: number; state: SessionState }
+    >();
+    for (const [sensor, names] of sessionsBySensor) {
+      for (const part of chunks(names, KEYS_PER_LOOKUP)) {
+        const rows = await tx
+          .selectFrom('sensor_sessions')
+          .select(['session', 'ip', 'first_ts', 'last_ts', 'events', 'state'])
+          .where('sensor', '=', sensor)
+          .where('session', 'in', part)
+          .execute();
+        for (const row of rows) {
+          existing.set(sessionKey(sensor, row.session), {
+            ip: row.ip,
+            firstTs: Number(row.first_ts),
+            lastTs: Number(row.last_ts),
+            events: Number(row.events),
+            state: parseState(row.state),
+          });
+        }
+      }
+    }
+    // A continued session is reclassified over all its stored events (the new ones are stored by now).
+    const stored = new Map<string, SensorEvent[]>();
+    const continued = new Map<string, string[]>();
+    for (const key of existing.keys()) {
+      const [sensor, session] = key.split('\u0000') as [string, string];
+      const names = continued.get(sensor) ?? [];
+      names.push(session);
+      continued.set(sensor, names);
+    }
+    for (const [sensor, names] of continued) {
+      for (const part of chunks(names, KEYS_PER_LOOKUP)) {
+        const rows = await tx
+          .selectFrom('events')
+          .select(['session', 'data'])
+          .where('sensor', '=', sensor)
+          .where('session', 'in', part)
+          .execute();
+        for (const row of rows) {
+          const key = sessionKey(sensor, row.session);
+          const list = stored.get(key) ?? [];
+          list.push(JSON.parse(row.data) as SensorEvent);
+          stored.set(key, list);
+        }
+      }
+    }
+
+    // 4. Differences per IP, per username, per recipient.
+    const deltas = new Map<string, IpDelta>();
+    const usernames = new Map<string, SeenRange>();
+    const recipients = new Map<string, SeenRange>();
+    const sessionRows: {
+      sensor: string;
+      session: string;
+      ip: string;
+      first_ts: number;
+      last_ts: number;
+      events: number;
+      state: string;
+    }[] = [];
+    let newSessions = 0;
+    for (const [key, events] of bySession) {
+      const first = events[0];
+      if (!first) continue;
+      const before = existing.get(key);
+      const ipText = before?.ip ?? sessionIp.get(key) ?? first.srcIp;
+      const all = before ? (stored.get(key) ?? events) : events;
+      const after = stateOf(all, this.catalog);
+      const old = before?.state ?? EMPTY_STATE;
+
+      let delta = deltas.get(ipText);
+      if (!delta) {
+        const parsed = parseIp(ipText);
+        if (!parsed.ok) throw new Error(`stored session IP is not an address: ${ipText}`);
+        delta = {
+          ip: parsed.ip,
+          firstTs: Number.POSITIVE_INFINITY,
+          lastTs: 0,
+          sessions: 0,
+          events: 0,
+          protocols: new Map(),
+          primitives: new Map(),
+          behaviors: new Map(),
+          days: new Map(),
+        };
+        deltas.set(ipText, delta);
+      }
+      let firstTs = before?.firstTs ?? Number.POSITIVE_INFINITY;
+      let lastTs = before?.lastTs ?? 0;
+      for (const event of events) {
+        firstTs = Math.min(firstTs, event.ts);
+        lastTs = Math.max(lastTs, event.ts);
+        bumpCounts(delta.protocols, event.protocol, 0, 1);
+        bumpCounts(delta.days, utcDay(event.ts), 0, 1);
+        if (event.type === 'auth' && event.username !== '') {
+          bumpRange(usernames, `${event.protocol}\u0000${event.username}`, 0, event.ts);
+        }
+        const recipient = smtpRecipient(event);
+        if (recipient !== null) bumpRange(recipients, `${event.protocol}\u0000${recipient}`, 1, event.ts);
+      }
+      delta.firstTs = Math.min(delta.firstTs, firstTs);
+      delta.lastTs = Math.max(delta.lastTs, lastTs);
+      delta.events += events.length;
+      if (!before) {
+        delta.sessions += 1;
+        newSessions++;
+        bumpCounts(delta.days, after.day, 1, 0);
+      } else if (before.state.day !== after.day) {
+        bumpCounts(delta.days, before.state.day, -1, 0);
+        bumpCounts(delta.days, after.day, 1, 0);
+      }
+      for (const protocol of after.protocols) {
+        if (!old.protocols.includes(protocol)) bumpCounts(delta.protocols, protocol, 1, 0);
+      }
+      for (const protocol of old.protocols) {
+        if (!after.protocols.includes(protocol)) bumpCounts(delta.protocols, protocol, -1, 0);
+      }
+      for (const [name, count] of Object.entries(after.primitives)) {
+        const change = count - (old.primitives[name] ?? 0);
+        if (change !== 0) bump(delta.primitives, name, change);
+      }
+      for (const [name, count] of Object.entries(old.primitives)) {
+        if (after.primitives[name] === undefined) bump(delta.primitives, name, -count);
+      }
+      for (const name of after.behaviors) if (!old.behaviors.includes(name)) bump(delta.behaviors, name, 1);
+      for (const name of old.behaviors) if (!after.behaviors.includes(name)) bump(delta.behaviors, name, -1);
+      const oldUsernames = new Set(old.usernames);
+      for (const pair of after.usernames) {
+        if (oldUsernames.has(pair)) continue;
+        const range = usernames.get(pair);
+        if (range) range.count += 1;
+      }
+      sessionRows.push({
+        sensor: first.sensor,
+        session: first.session,
+        ip: ipText,
+        first_ts: firstTs,
+        last_ts: lastTs,
+        events: (before?.events ?? 0) + events.length,
+        state: JSON.stringify(after),
+      });
+    }
+
+    // 5. Writes: sessions, reputations, child aggregates, usernames, recipients.
+    for (const part of chunks(sessionRows, ROWS_PER_STATEMENT)) {
+      await tx
+        .insertInto('sensor_sessions')
+        .values(part)
+        .onConflict((oc) =>
+          oc.columns(['sensor', 'session']).doUpdateSet({
+            first_ts: sql<number>`excluded.first_ts`,
+            last_ts: sql<number>`excluded.last_ts`,
+            events: sql<number>`excluded.events`,
+            state: sql<string>`excluded.state`,
+          }),
+        )
+        .execute();
+    }
+    const ipDeltas = [...deltas.values()];
+    for (const part of chunks(ipDeltas, ROWS_PER_STATEMENT)) {
+      await tx
+        .insertInto('reputations')
+        .values(
+          part.map((d) => ({
+            ip: d.ip.text,
+            ip_key: d.ip.key,
+            ip_version: d.ip.version,
+            first_seen: d.firstTs,
+            last_seen: d.lastTs,
+            score: 0,
+            score_raw: 0,
+            score_updated_at: now,
+            sessions: d.sessions,
+            events: d.events,
+            sensor_first_seen: d.firstTs,
+            sensor_last_seen: d.lastTs,
+            stix_id: randomUUID(),
+          })),
+        )
+        .onConflict((oc) =>
+          oc.column('ip').doUpdateSet({
+            first_seen: sql<number>`case when excluded.first_seen < reputations.first_seen then excluded.first_seen else reputations.first_seen end`,
+            last_seen: sql<number>`case when excluded.last_seen > reputations.last_seen then excluded.last_seen else reputations.last_seen end`,
+            sessions: sql<number>`reputations.sessions + excluded.sessions`,
+            events: sql<number>`reputations.events + excluded.events`,
+            sensor_first_seen: sql<number>`case when reputations.sensor_first_seen is null or excluded.sensor_first_seen < reputations.sensor_first_seen then excluded.sensor_first_seen else reputations.sensor_first_seen end`,
+            sensor_last_seen: sql<number>`case when reputations.sensor_last_seen is null or excluded.sensor_last_seen > reputations.sensor_last_seen then excluded.sensor_last_seen else reputations.sensor_last_seen end`,
+          }),
+        )
+        .execute();
+    }
+    const protocolRows: { ip: string; protocol: string; sessions: number; events: number }[] = [];
+    const behaviorRows: { ip: string; behavior: string; count: number }[] = [];
+    const primitiveRows: { ip: string; primitive: string; count: number }[] = [];
+    const dayRows: { ip: string; day: number; reports: number; sessions: number; events: number }[] = [];
+    for (const d of ipDeltas) {
+      const ip = d.ip.text;
+      for (const [protocol, c] of d.protocols) {
+        if (c.sessions !== 0 || c.events !== 0) protocolRows.push({ ip, protocol, ...c });
+      }
+      for (const [behavior, count] of d.behaviors)
+        if (count !== 0) behaviorRows.push({ ip, behavior, count });
+      for (const [primitive, count] of d.primitives)
+        if (count !== 0) primitiveRows.push({ ip, primitive, count });
+      for (const [day, c] of d.days) {
+        if (c.sessions !== 0 || c.events !== 0) dayRows.push({ ip, day, reports: 0, ...c });
+      }
+    }
+    await upsertAdd(tx, 'reputation_protocols', ['ip', 'protocol'], ['sessions', 'events'], protocolRows);
+    await upsertAdd(tx, 'reputation_behaviors', ['ip', 'behavior'], ['count'], behaviorRows);
+    await upsertAdd(tx, 'reputation_primitives', ['ip', 'primitive'], ['count'], primitiveRows);
+    await upsertAdd(tx, 'reputation_days', ['ip', 'day'], ['sessions', 'events'], dayRows);
+    await this.addSeen(tx, 'sensor_usernames', 'username', 'sessions', usernames);
+    await this.addSeen(tx, 'sensor_recipients', 'email', 'messages', recipients);
+
+    // 6. Scores (and max_severity) from the updated aggregates.
+    await this.scorer.rescoreMany(tx, ipDeltas.map((d) => d.ip.text).sort(), now);
+    return { accepted: fresh.length, duplicates, newSessions, ips: ipDeltas.length };
+  }
+
+  private async addSeen(
+    tx: DbExecutor,
+    table: 'sensor_usernames' | 'sensor_recipients',
+    column: 'username' | 'email',
+    counter: 'sessions' | 'messages',
+    seen: Map<string, SeenRange>,
+  ): Promise<void> {
+    const rows = [...seen].map(([key, range]) => {
+      const [protocol, value] = key.split('\u0000') as [string, string];
+      return {
+        [column]: value,
+        protocol,
+        [counter]: range.count,
+        first_seen: range.first,
+        last_seen: range.last,
+      };
+    });
+    for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
+      await tx
+        .insertInto(table)
+        // biome-ignore lint/suspicious/noExplicitAny: the two tables differ only in column names
+        .values(part as any)
+        .onConflict((oc) =>
+          // biome-ignore lint/suspicious/noExplicitAny: see above
+          oc.columns([column, 'protocol'] as any).doUpdateSet({
+            [counter]: sql`${sql.ref(`${table}.${counter}`)} + excluded.${sql.ref(counter)}`,
+            first_seen: sql`case when excluded.first_seen < ${sql.ref(`${table}.first_seen`)} then excluded.first_seen else ${sql.ref(`${table}.first_seen`)} end`,
+            last_seen: sql`case when excluded.last_seen > ${sql.ref(`${table}.last_seen`)} then excluded.last_seen else ${sql.ref(`${table}.last_seen`)} end`,
+            // biome-ignore lint/suspicious/noExplicitAny: see above
+          } as any),
+        )
+        .execute();
+    }
+  }
+}

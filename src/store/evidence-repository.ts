@@ -1,0 +1,85 @@
+// Bulk writes of sensor evidence: de-duplication keys and raw events, batched per dialect (ingest hot path).
+import type BetterSqlite3 from 'better-sqlite3';
+import type { DbExecutor, EventsTable } from './database.js';
+
+export interface EvidenceIdRow {
+  source: string;
+  id: string;
+  ip: string;
+}
+
+const ROWS_PER_STATEMENT = 200;
+
+interface SqliteStatements {
+  evidenceId: BetterSqlite3.Statement;
+  event: BetterSqlite3.Statement;
+}
+const prepared = new WeakMap<BetterSqlite3.Database, SqliteStatements>();
+
+function statements(sqlite: BetterSqlite3.Database): SqliteStatements {
+  let found = prepared.get(sqlite);
+  if (!found) {
+    found = {
+      evidenceId: sqlite.prepare(
+        'insert into evidence_ids (source, id, ip) values (?, ?, ?) on conflict (source, id) do nothing',
+      ),
+      event: sqlite.prepare(
+        'insert into events (day, sensor, event_id, session, ip, ts, type, data) values (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+    };
+    prepared.set(sqlite, found);
+  }
+  return found;
+}
+
+/**
+ * Inserts de-duplication keys; returns the indexes of `rows` that were new. On SQLite pass the raw
+ * handle (the caller's transaction is on that same connection); elsewhere multi-row statements.
+ */
+export async function insertEvidenceIds(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  rows: readonly EvidenceIdRow[],
+): Promise<number[]> {
+  const fresh: number[] = [];
+  if (sqlite) {
+    const statement = statements(sqlite).evidenceId;
+    rows.forEach((row, index) => {
+      if (statement.run(row.source, row.id, row.ip).changes === 1) fresh.push(index);
+    });
+    return fresh;
+  }
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    const part = rows.slice(start, start + ROWS_PER_STATEMENT);
+    const inserted = await tx
+      .insertInto('evidence_ids')
+      .values(part)
+      .onConflict((oc) => oc.columns(['source', 'id']).doNothing())
+      .returning(['source', 'id'])
+      .execute();
+    const keys = new Set(inserted.map((r) => `${r.source}\u0000${r.id}`));
+    part.forEach((row, offset) => {
+      if (keys.has(`${row.source}\u0000${row.id}`)) fresh.push(start + offset);
+    });
+  }
+  return fresh;
+}
+
+/** Stores raw events (SPEC §6 raw telemetry). Callers pass only events evidence_ids admitted as new. */
+export async function insertEvents(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  rows: readonly EventsTable[],
+): Promise<void> {
+  if (sqlite) {
+    const statement = statements(sqlite).event;
+    for (const r of rows) statement.run(r.day, r.sensor, r.event_id, r.session, r.ip, r.ts, r.type, r.data);
+    return;
+  }
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    await tx
+      .insertInto('events')
+      .values(rows.slice(start, start + ROWS_PER_STATEMENT))
+      .execute();
+  }
+}

