@@ -60,12 +60,32 @@ function parseOverrides(json: string | null): Partial<Record<Counter, number>> {
   return out;
 }
 
+/**
+ * How long a looked-up key row is reused before the database is asked again. Changes made through this
+ * process (disable, rotate) take effect at once; changes made by another process within this time.
+ */
+export const KEY_CACHE_TTL_MS = 2_000;
+const KEY_CACHE_CAPACITY = 10_000;
+
 export class KeyService {
+  private readonly cache = new Map<string, { row: ApiKeyRow | undefined; until: number }>();
+
   constructor(
     private readonly store: Store,
     private readonly tiers: Readonly<Record<TierId, Tier>>,
     private readonly clock: Clock,
   ) {}
+
+  private async rowForHash(keyHash: string): Promise<ApiKeyRow | undefined> {
+    const now = Date.now();
+    const hit = this.cache.get(keyHash);
+    if (hit && hit.until > now) return hit.row;
+    const row = await findKeyByHash(this.store.db, keyHash);
+    if (this.cache.size >= KEY_CACHE_CAPACITY) this.cache.clear();
+    // Unknown keys are not cached: a flood of random keys must not evict real ones.
+    if (row) this.cache.set(keyHash, { row, until: now + KEY_CACHE_TTL_MS });
+    return row;
+  }
 
   async create(options: CreateKeyOptions): Promise<CreatedKey> {
     const key = generateApiKey(options.tier);
@@ -104,6 +124,7 @@ export class KeyService {
 
   /** Disables a key at once; returns false when no key has that id. */
   async disable(id: string): Promise<boolean> {
+    this.cache.clear();
     return setKeyDisabled(this.store.db, id, this.clock.now());
   }
 
@@ -112,6 +133,7 @@ export class KeyService {
     const row = await findKeyById(this.store.db, id);
     if (!row) return null;
     const key = generateApiKey(row.tier as TierId);
+    this.cache.clear();
     const updated = await replaceKeyHash(this.store.db, id, hashApiKey(key), displayPrefix(key));
     return updated ? { id, key, tier: row.tier as TierId } : null;
   }
@@ -127,7 +149,7 @@ export class KeyService {
       return failure('missing_api_key', 'An API key is required: send "Authorization: Bearer <key>".');
     }
     if (!parseApiKey(presented)) return failure('invalid_api_key', 'The API key is malformed.');
-    const row = await findKeyByHash(this.store.db, hashApiKey(presented));
+    const row = await this.rowForHash(hashApiKey(presented));
     if (!row) return failure('invalid_api_key', 'The API key is not known.');
     return this.check(row);
   }

@@ -1,5 +1,6 @@
 // API key rows: insert, look up by hash, list, disable, rotate.
 import type { ApiKeysTable, DbExecutor } from './database.js';
+import { prepared } from './prepared.js';
 
 export type ApiKeyRow = ApiKeysTable;
 
@@ -7,8 +8,12 @@ export async function insertKey(db: DbExecutor, row: ApiKeyRow): Promise<void> {
   await db.insertInto('api_keys').values(row).execute();
 }
 
+const selectKeyByHash = prepared(1, (db, keyHash: string) =>
+  db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash),
+);
+
 export async function findKeyByHash(db: DbExecutor, keyHash: string): Promise<ApiKeyRow | undefined> {
-  return db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+  return (await selectKeyByHash(db, keyHash))[0];
 }
 
 export async function findKeyById(db: DbExecutor, id: string): Promise<ApiKeyRow | undefined> {

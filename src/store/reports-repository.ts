@@ -1,5 +1,6 @@
 // Raw report rows (telemetry, SPEC §6): the 15-minute merge look-up, inserts and the newest-first list.
 import type { DbExecutor } from './database.js';
+import { prepared } from './prepared.js';
 
 export interface NewReport {
   ip: string;
@@ -59,6 +60,17 @@ export interface ReportListItem {
   reportedAt: number;
 }
 
+const selectNewestReports = prepared(3, (db, ip: string, since: number, limit: number) =>
+  db
+    .selectFrom('reports')
+    .select(['category', 'protocol', 'comment', 'reported_at'])
+    .where('ip', '=', ip)
+    .where('reported_at', '>=', since)
+    .orderBy('reported_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit),
+);
+
 /** The newest `limit` reports of an IP reported at or after `since`. */
 export async function newestReports(
   db: DbExecutor,
@@ -66,15 +78,7 @@ export async function newestReports(
   since: number,
   limit: number,
 ): Promise<ReportListItem[]> {
-  const rows = await db
-    .selectFrom('reports')
-    .select(['category', 'protocol', 'comment', 'reported_at'])
-    .where('ip', '=', ip)
-    .where('reported_at', '>=', since)
-    .orderBy('reported_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute();
+  const rows = await selectNewestReports(db, ip, since, limit);
   return rows.map((r) => ({
     category: r.category,
     protocol: r.protocol,

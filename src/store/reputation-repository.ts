@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect, ReputationsTable } from './database.js';
+import { prepared } from './prepared.js';
 
 export type ReputationRow = Selectable<ReputationsTable>;
 
@@ -47,8 +48,12 @@ export async function touchReputation(
     .execute();
 }
 
+const selectReputation = prepared(1, (db, ip: string) =>
+  db.selectFrom('reputations').selectAll().where('ip', '=', ip),
+);
+
 export async function getReputation(db: DbExecutor, ip: string): Promise<ReputationRow | undefined> {
-  return db.selectFrom('reputations').selectAll().where('ip', '=', ip).executeTakeFirst();
+  return (await selectReputation(db, ip))[0];
 }
 
 export async function setScore(

@@ -1,6 +1,7 @@
 // Daily usage counters in the database: atomic check-and-increment, exact across processes (SPEC §2.3).
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect } from './database.js';
+import { prepared } from './prepared.js';
 
 export interface UsageKey {
   keyId: string;
@@ -19,6 +20,31 @@ async function currentUsed(db: DbExecutor, key: UsageKey): Promise<number> {
   return row ? Number(row.used) : 0;
 }
 
+const addUnlimited = prepared(4, (db, keyId: string, counter: string, day: number, units: number) =>
+  db
+    .insertInto('usage')
+    .values({ key_id: keyId, counter, day, used: units })
+    .onConflict((oc) =>
+      oc.columns(['key_id', 'counter', 'day']).doUpdateSet({ used: sql<number>`usage.used + excluded.used` }),
+    )
+    .returning('used'),
+);
+
+const addWithinLimit = prepared(
+  5,
+  (db, keyId: string, counter: string, day: number, units: number, limit: number) =>
+    db
+      .insertInto('usage')
+      .values({ key_id: keyId, counter, day, used: units })
+      .onConflict((oc) =>
+        oc
+          .columns(['key_id', 'counter', 'day'])
+          .doUpdateSet({ used: sql<number>`usage.used + excluded.used` })
+          .where(sql<number>`usage.used + excluded.used`, '<=', limit),
+      )
+      .returning('used'),
+);
+
 /**
  * Adds `units` when the result stays within `limit` (null: no limit), in one statement, so concurrent
  * callers in any process never overshoot. Returns whether it was granted and the count after.
@@ -30,17 +56,10 @@ export async function consumeAll(
   limit: number | null,
 ): Promise<{ granted: boolean; used: number }> {
   if (limit !== null && units > limit) return { granted: false, used: await currentUsed(db, key) };
-  const row = await db
-    .insertInto('usage')
-    .values({ key_id: key.keyId, counter: key.counter, day: key.day, used: units })
-    .onConflict((oc) => {
-      const update = oc
-        .columns(['key_id', 'counter', 'day'])
-        .doUpdateSet({ used: sql<number>`usage.used + excluded.used` });
-      return limit === null ? update : update.where(sql<number>`usage.used + excluded.used`, '<=', limit);
-    })
-    .returning('used')
-    .executeTakeFirst();
+  const [row] =
+    limit === null
+      ? await addUnlimited(db, key.keyId, key.counter, key.day, units)
+      : await addWithinLimit(db, key.keyId, key.counter, key.day, units, limit);
   if (row) return { granted: true, used: Number(row.used) };
   return { granted: false, used: await currentUsed(db, key) };
 }
