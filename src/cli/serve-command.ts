@@ -27,6 +27,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const firstKey = await ensureOperatorKey(runtime);
     app = await buildApp(runtime.services, { logger: defaultLoggerOptions(config.logLevel) });
     const address = await app.listen({ host: config.host, port: config.port });
+    // Load geo/ASN after listening: requests are served meanwhile, with null geolocation until it is done.
+    void runtime.services.geo.load();
     if (firstKey) {
       printLine('');
       printLine('Vakt created its database and one operator key (unlimited). It is shown only this once:');

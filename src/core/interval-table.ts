@@ -92,7 +92,8 @@ export class IntervalTableBuilder {
     let v4End = this.#v4End.done();
     let v4Value = this.#v4Value.done();
     let sortedV4 = true;
-    for (let i = 1; i < v4Start.length && sortedV4; i++) sortedV4 = (v4Start[i - 1] ?? 0) <= (v4Start[i] ?? 0);
+    for (let i = 1; i < v4Start.length && sortedV4; i++)
+      sortedV4 = (v4Start[i - 1] ?? 0) <= (v4Start[i] ?? 0);
     if (!sortedV4) {
       const order = Array.from(v4Start.keys()).sort((a, b) => (v4Start[a] ?? 0) - (v4Start[b] ?? 0));
       const [s, e, v] = [v4Start, v4End, v4Value];

@@ -2,6 +2,7 @@
 import { ipFromKey } from '../core/ip.js';
 import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
 import type { DbExecutor } from '../store/database.js';
+import { feedListingsFor } from '../store/feed-repository.js';
 import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
 import type { BenignSources } from './benign-sources.js';
 
@@ -17,6 +18,13 @@ export type ScoreListener = (
   now: number,
 ) => Promise<void>;
 
+/** The trust weights of the imported feeds listing this IP (SPEC §5 item 3), one per feed. */
+export async function feedsFor(db: DbExecutor, row: ReputationRow): Promise<{ trust: number }[]> {
+  const listings = await feedListingsFor(db, Buffer.from(row.ip_key), row.ip_version === 6 ? 6 : 4);
+  // A Tor exit list is context (geolocation.isTor), not evidence of abuse.
+  return listings.filter((listing) => listing.kind !== 'tor').map((listing) => ({ trust: listing.trust }));
+}
+
 export class ReputationScorer {
   private readonly listeners: ScoreListener[] = [];
 
@@ -30,12 +38,12 @@ export class ReputationScorer {
   }
 
   /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
-  async inputFor(_db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
+  async inputFor(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
     const match = this.benign.match(ipFromKey(row.ip_key));
     return {
       sensor: { sessions: Number(row.sessions), protocols: 0, primitives: 0, behaviors: [] },
       contributorWeight: Number(row.contributor_weight),
-      feeds: [],
+      feeds: await feedsFor(db, row),
       whitelistFactor: match ? match.factor : null,
       ignoreWhitelist,
     };

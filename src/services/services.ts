@@ -1,10 +1,12 @@
 // The service container: every use case built once per process from the config, store and quota counter.
 import type { Config } from '../config/config.js';
+import { cidrContains } from '../core/ip.js';
 import { DEFAULT_SCORING_POLICY, type ScoringPolicy } from '../core/scoring.js';
 import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
-import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
+import { type BenignSources, ListBenignSources } from './benign-sources.js';
+import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
@@ -19,11 +21,24 @@ export interface Services {
   readonly reports: ReportService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly benign: BenignSources;
+  readonly geo: GeoLookup;
 }
 
 export interface ServiceOptions {
   policy?: ScoringPolicy;
+  /** Default: the lists shipped in data-files/benign. */
   benign?: BenignSources;
+  /** Default: none (all-null geolocation); `vakt serve` passes the @ip-location-db tables. */
+  geo?: GeoLookup;
+}
+
+/**
+ * True when the 16-byte key lies in the operator allowlist (SPEC §1): such an address is never stored as
+ * reported and never appears in a blacklist, TAXII feed or guard rule set.
+ */
+export function isAllowlisted(config: Pick<Config, 'allowlist'>, ipKey: Buffer): boolean {
+  return config.allowlist.some((cidr) => cidrContains(cidr, ipKey));
 }
 
 export function createServices(
@@ -34,7 +49,8 @@ export function createServices(
   options: ServiceOptions = {},
 ): Services {
   const policy = options.policy ?? DEFAULT_SCORING_POLICY;
-  const benign = options.benign ?? NO_BENIGN_SOURCES;
+  const benign = options.benign ?? ListBenignSources.shipped();
+  const geo = options.geo ?? NO_GEO;
   const scorer = new ReputationScorer(policy, benign);
   return {
     config,
@@ -42,8 +58,10 @@ export function createServices(
     store,
     quota,
     scorer,
+    benign,
+    geo,
     keys: new KeyService(store, config.tiers, clock),
-    reports: new ReportService(store, quota, scorer, policy),
-    reputation: new ReputationService(store, scorer, benign),
+    reports: new ReportService(store, quota, scorer, policy, geo),
+    reputation: new ReputationService(store, scorer, benign, geo),
   };
 }

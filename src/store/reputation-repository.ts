@@ -22,12 +22,23 @@ export async function lockIp(tx: DbExecutor, dialect: Dialect, ip: string): Prom
   }
 }
 
-/** Creates the IP's row if missing and widens first/last seen to include `at`. */
+/** Country and ASN columns for a new row (SPEC §3.1 geolocation); nulls when unknown. */
+export interface RowEnrichment {
+  readonly countryCode: string | null;
+  readonly asn: string | null;
+  readonly asnOrg: string | null;
+}
+
+/**
+ * Creates the IP's row if missing and widens first/last seen to include `at`. `geo` fills the country
+ * and ASN columns of a new row, or of an existing row that still has none (no extra statement).
+ */
 export async function touchReputation(
   tx: DbExecutor,
   ip: { text: string; key: Buffer; version: 4 | 6 },
   at: number,
   now: number,
+  geo?: RowEnrichment,
 ): Promise<void> {
   await tx
     .insertInto('reputations')
@@ -41,9 +52,22 @@ export async function touchReputation(
       score_raw: 0,
       score_updated_at: now,
       stix_id: randomUUID(),
+      country_code: geo?.countryCode ?? null,
+      asn: geo?.asn ?? null,
+      asn_org: geo?.asnOrg ?? null,
     })
     .onConflict((oc) =>
-      oc.column('ip').doUpdateSet({ first_seen: earlier('first_seen'), last_seen: later('last_seen') }),
+      oc.column('ip').doUpdateSet({
+        first_seen: earlier('first_seen'),
+        last_seen: later('last_seen'),
+        ...(geo
+          ? {
+              country_code: sql<string>`coalesce(reputations.country_code, excluded.country_code)`,
+              asn: sql<string>`coalesce(reputations.asn, excluded.asn)`,
+              asn_org: sql<string>`coalesce(reputations.asn_org, excluded.asn_org)`,
+            }
+          : {}),
+      }),
     )
     .execute();
 }
