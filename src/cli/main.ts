@@ -1,9 +1,11 @@
 // The `vakt` command line: dispatches to one command module per verb (SPEC §10).
 import { ConfigError, loadConfig } from '../config/config.js';
 import { migrateToLatest, openDatabase } from '../store/open-database.js';
+import { importCommand } from './import-command.js';
 import { keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
 import { serveCommand } from './serve-command.js';
+import { whitelistCommand } from './whitelist-command.js';
 
 const HELP = `vakt — IP reputation and threat intelligence
 
@@ -11,6 +13,8 @@ Server:
   vakt serve                 start the API server (VAKT_* environment variables configure it)
   vakt migrate               bring the database schema up to date
   vakt keys create|list|disable|rotate   manage API keys
+  vakt import feed --name N --trust W FILE…   import a third-party blocklist as a feed
+  vakt whitelist list|refresh               show or replace known-benign source lists
 
 Run "vakt <command> --help" for a command's options.`;
 
@@ -36,6 +40,10 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand();
       case 'keys':
         return await keysCommand(rest);
+      case 'import':
+        return await importCommand(rest);
+      case 'whitelist':
+        return await whitelistCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -52,7 +52,7 @@ async function loadCsv(
   path: string,
   builder: IntervalTableBuilder,
   v6: boolean,
-  valueOf: (rest: string) => number,
+  valueFor: (rest: string) => number,
 ): Promise<void> {
   const text = await readFile(path, 'utf8');
   let position = 0;
@@ -65,7 +65,7 @@ async function loadCsv(
     const first = line.indexOf(',');
     const second = first < 0 ? -1 : line.indexOf(',', first + 1);
     if (second < 0) continue;
-    const value = valueOf(line.slice(second + 1).replace(/\r$/, ''));
+    const value = valueFor(line.slice(second + 1).replace(/\r$/, ''));
     if (value < 0) continue;
     if (v6) builder.addV6(BigInt(line.slice(0, first)), BigInt(line.slice(first + 1, second)), value);
     else builder.addV4(Number(line.slice(0, first)), Number(line.slice(first + 1, second)), value);
