@@ -5,7 +5,7 @@ import type { TierId } from '../../src/core/tiers.js';
 import { buildApp } from '../../src/http/build-app.js';
 import { StoreQuotaCounter } from '../../src/quota/store-quota-counter.js';
 import type { CreateKeyOptions } from '../../src/services/key-service.js';
-import { createServices, type Services } from '../../src/services/services.js';
+import { createServices, type ServiceOptions, type Services } from '../../src/services/services.js';
 import { Store } from '../../src/store/store.js';
 import { createTestDatabase, type Engine, type TestDatabase } from './engines.js';
 import { FakeClock } from './fake-clock.js';
@@ -27,13 +27,14 @@ export async function createTestApp(
   engine: Engine,
   env: Record<string, string> = {},
   database?: TestDatabase,
+  options: ServiceOptions = {},
 ): Promise<TestApp> {
   const db = database ?? (await createTestDatabase(engine));
   const config = loadConfig({ VAKT_DATABASE_URL: db.url, VAKT_LOG_LEVEL: 'silent', ...env });
   const store = await Store.open(config.databaseUrl, { poolSize: 5 });
   const clock = new FakeClock();
   const quota = new StoreQuotaCounter(store);
-  const services = createServices(config, store, quota, clock);
+  const services = createServices(config, store, quota, clock, options);
   const app = await buildApp(services);
   return {
     engine,
