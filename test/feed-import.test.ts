@@ -34,7 +34,9 @@ for (const engine of ENGINES) {
       return path;
     };
     const check = async (ip: string, query = '') =>
-      (await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}${query}`, headers: bearer(key) })).json();
+      (
+        await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}${query}`, headers: bearer(key) })
+      ).json();
 
     before(async () => {
       t = await createTestApp(engine, { VAKT_ALLOWLIST: '198.51.100.0/24,45.90.1.1' });
@@ -70,7 +72,10 @@ for (const engine of ENGINES) {
     it('changes nothing when the same file is imported again', async () => {
       const before = await check('45.83.12.40');
       t.clock.advance(3_600_000);
-      const summary = await importFeed(t.services, [join(dir, 'dshield.txt')], { name: 'dshield', trust: 0.3 });
+      const summary = await importFeed(t.services, [join(dir, 'dshield.txt')], {
+        name: 'dshield',
+        trust: 0.3,
+      });
       assert.equal(summary.added, 0);
       assert.equal(summary.removed, 0);
       assert.equal(summary.rescored, 0);
