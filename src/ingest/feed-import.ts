@@ -1,10 +1,13 @@
 // `vakt import feed`: loads plain blocklists into one named feed with a trust weight (SPEC §1 feeds, §7, case 011).
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { type Cidr, cidrContains, cidrLastKey, type IpAddress } from '../core/ip.js';
+import { RangeSetBuilder } from '../core/cidr-aggregate.js';
+import { type IntervalTable, IntervalTableBuilder } from '../core/interval-table.js';
+import { type Cidr, cidrContains, cidrLastKey } from '../core/ip.js';
 import type { Services } from '../services/services.js';
 import type { FeedEntriesTable } from '../store/database.js';
 import {
@@ -12,9 +15,15 @@ import {
   feedValues,
   getFeed,
   insertFeedEntries,
+  otherFeedRanges,
   saveFeed,
 } from '../store/feed-repository.js';
-import { lockIp, touchReputation } from '../store/reputation-repository.js';
+import {
+  existingReputations,
+  insertNewReputations,
+  lockIp,
+  touchReputation,
+} from '../store/reputation-repository.js';
 import { createFeedParser, type FeedEntry, feedRejections } from './feed-parser.js';
 
 export type FeedKind = 'list' | 'tor';
@@ -73,6 +82,30 @@ async function linesOf(path: string): Promise<AsyncIterable<string>> {
 
 function overlaps(a: Cidr, b: Cidr): boolean {
   return cidrContains(a, b.network.key) || cidrContains(b, a.network.key);
+}
+
+/** Other feeds' CIDR listings as one interval table per feed, so new rows are scored without a query each. */
+async function otherFeedTables(
+  db: Services['store']['db'],
+  feed: string,
+): Promise<{ trust: number; table: IntervalTable }[]> {
+  const byFeed = new Map<string, { trust: number; builder: RangeSetBuilder }>();
+  for (const range of await otherFeedRanges(db, feed)) {
+    let entry = byFeed.get(range.name);
+    if (!entry) {
+      entry = { trust: range.trust, builder: new RangeSetBuilder() };
+      byFeed.set(range.name, entry);
+    }
+    const v4 = range.startKey.subarray(0, 12).equals(Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255]));
+    entry.builder.addKey(range.startKey, v4 ? range.prefix - 96 : range.prefix);
+  }
+  return [...byFeed.values()].map(({ trust, builder }) => {
+    const set = builder.build();
+    const table = new IntervalTableBuilder();
+    for (let i = 0; i + 1 < set.v4.length; i += 2) table.addV4(set.v4[i] ?? 0, set.v4[i + 1] ?? 0, 0);
+    for (let i = 0; i + 1 < set.v6.length; i += 2) table.addV6(set.v6[i] ?? 0n, set.v6[i + 1] ?? 0n, 0);
+    return { trust, table: table.build() };
+  });
 }
 
 function entryRow(feed: string, entry: FeedEntry, listedAt: number): FeedEntriesTable {
@@ -179,6 +212,7 @@ export async function importFeed(
     await scorer.rescore(tx, ip, now);
   };
 
+  const others = await otherFeedTables(store.db, options.name);
   let done = 0;
   let rescored = 0;
   for (let i = 0; i < toAdd.length; i += BATCH) {
@@ -188,14 +222,59 @@ export async function importFeed(
         tx,
         batch.map((entry) => entryRow(options.name, entry, now)),
       );
-      for (const entry of batch) {
-        if (entry.kind !== 'ip') continue;
-        const ip: IpAddress = entry.cidr.network;
+      const singles = batch.filter((entry) => entry.kind === 'ip').map((entry) => entry.cidr.network);
+      const existingRows = await existingReputations(
+        tx,
+        singles.map((ip) => ip.text),
+      );
+      // Addresses with a row already carry other evidence: the full rescore. New ones hold feed
+      // evidence only (this feed plus other feeds' CIDRs), scored in memory and inserted in bulk.
+      const fresh = [];
+      for (const ip of singles) {
         rescoreSingles.delete(ip.text);
-        await lockIp(tx, store.dialect, ip.text);
-        await touchReputation(tx, ip, now, now, geo.lookup(ip));
-        await scorer.rescore(tx, ip.text, now);
         rescored++;
+        if (existingRows.has(ip.text)) {
+          await lockIp(tx, store.dialect, ip.text);
+          await touchReputation(tx, ip, now, now, geo.lookup(ip));
+          await scorer.rescore(tx, ip.text, now);
+          continue;
+        }
+        const feeds = [{ trust }, ...others.filter((o) => o.table.find(ip.key) >= 0)];
+        const scored = kind === 'tor' ? { score: 0, raw: 0 } : scorer.scoreFeedOnly(ip, feeds);
+        const info = geo.lookup(ip);
+        fresh.push({
+          ip: ip.text,
+          ip_key: ip.key,
+          ip_version: ip.version,
+          first_seen: now,
+          last_seen: now,
+          score: scored.score,
+          score_raw: scored.raw,
+          score_updated_at: now,
+          country_code: info.countryCode,
+          asn: info.asn,
+          asn_org: info.asnOrg,
+          stix_id: randomUUID(),
+        });
+      }
+      await insertNewReputations(tx, fresh);
+      for (const row of fresh) {
+        await scorer.notify(
+          tx,
+          {
+            ...row,
+            sessions: 0,
+            events: 0,
+            report_count: 0,
+            distinct_reporters: 0,
+            contributor_weight: 0,
+            sensor_first_seen: null,
+            sensor_last_seen: null,
+            last_reported_at: null,
+          },
+          0,
+          now,
+        );
       }
     });
     done += batch.length;

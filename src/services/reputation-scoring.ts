@@ -1,5 +1,5 @@
 // Builds the scoring input for one IP from its aggregates and stores the resulting score (SPEC §5).
-import { ipFromKey } from '../core/ip.js';
+import { type IpAddress, ipFromKey } from '../core/ip.js';
 import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
 import type { DbExecutor } from '../store/database.js';
 import { feedListingsFor } from '../store/feed-repository.js';
@@ -47,6 +47,30 @@ export class ReputationScorer {
       whitelistFactor: match ? match.factor : null,
       ignoreWhitelist,
     };
+  }
+
+  /**
+   * Scores and notifies a row that bulk importers created with feed evidence only (no sensor or
+   * contributor evidence yet): the same result `rescore` would store, without reading the row back.
+   */
+  scoreFeedOnly(ip: IpAddress, feeds: readonly { trust: number }[]): { score: number; raw: number } {
+    const match = this.benign.match(ip);
+    const input: ScoringInput = {
+      sensor: { sessions: 0, protocols: 0, primitives: 0, behaviors: [] },
+      contributorWeight: 0,
+      feeds,
+      whitelistFactor: match ? match.factor : null,
+      ignoreWhitelist: false,
+    };
+    return {
+      score: score(input, this.policy).confidenceLevel,
+      raw: score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel,
+    };
+  }
+
+  /** Runs the score listeners for a row whose score was stored by a bulk writer (see scoreFeedOnly). */
+  async notify(tx: DbExecutor, row: ReputationRow, before: number, now: number): Promise<void> {
+    for (const listener of this.listeners) await listener(tx, row, before, now);
   }
 
   async scoreRow(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoreResult> {

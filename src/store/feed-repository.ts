@@ -131,3 +131,29 @@ export async function feedListingsFor(db: DbExecutor, key: Buffer, version: 4 | 
   }
   return [...byFeed.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/** The CIDR (not single-address) entries of every scoring feed except `feed`, with each feed's trust. */
+export async function otherFeedRanges(
+  db: DbExecutor,
+  feed: string,
+): Promise<{ name: string; trust: number; startKey: Buffer; prefix: number }[]> {
+  const rows = await db
+    .selectFrom('feed_entries')
+    .innerJoin('feeds', 'feeds.name', 'feed_entries.feed')
+    .select([
+      'feeds.name as name',
+      'feeds.trust as trust',
+      'feed_entries.start_key as start_key',
+      'feed_entries.prefix as prefix',
+    ])
+    .where('feed_entries.single', '=', 0)
+    .where('feeds.kind', '!=', 'tor')
+    .where('feeds.name', '!=', feed)
+    .execute();
+  return rows.map((r) => ({
+    name: r.name,
+    trust: Number(r.trust),
+    startKey: Buffer.from(r.start_key),
+    prefix: r.prefix,
+  }));
+}

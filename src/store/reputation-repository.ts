@@ -236,3 +236,47 @@ export async function countReportersSince(db: DbExecutor, ip: string, since: num
     .executeTakeFirstOrThrow();
   return Number(row.count);
 }
+
+/** Rows per multi-row insert (SQLite allows 32,766 bound parameters; a row here binds 13). */
+const INSERT_BATCH = 1000;
+
+/**
+ * Inserts brand-new rows in bulk (feed imports); a row that appeared meanwhile is left alone. Returns the
+ * inserted rows as stored, for the score listeners.
+ */
+export async function insertNewReputations(
+  tx: DbExecutor,
+  rows: readonly Omit<
+    ReputationRow,
+    | 'sessions'
+    | 'events'
+    | 'report_count'
+    | 'distinct_reporters'
+    | 'contributor_weight'
+    | 'sensor_first_seen'
+    | 'sensor_last_seen'
+    | 'last_reported_at'
+  >[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+    await tx
+      .insertInto('reputations')
+      .values(rows.slice(i, i + INSERT_BATCH))
+      .onConflict((oc) => oc.column('ip').doNothing())
+      .execute();
+  }
+}
+
+/** Which of `ips` already have a reputation row. */
+export async function existingReputations(db: DbExecutor, ips: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < ips.length; i += INSERT_BATCH) {
+    const rows = await db
+      .selectFrom('reputations')
+      .select('ip')
+      .where('ip', 'in', ips.slice(i, i + INSERT_BATCH))
+      .execute();
+    for (const row of rows) found.add(row.ip);
+  }
+  return found;
+}
