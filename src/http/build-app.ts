@@ -1,13 +1,21 @@
 // Builds the Fastify application (no listen): plugins, content types, error mapping and every route.
 import { randomUUID } from 'node:crypto';
 import formbody from '@fastify/formbody';
+import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { cidrContains, parseIp } from '../core/ip.js';
 import { redactKeyParameter } from '../core/redact.js';
 import type { Services } from '../services/services.js';
+import { MAX_BODY_BYTES } from './body-limits.js';
 import { type ErrorRenderer, registerErrorHandling, renderJsonError } from './plugins/errors.js';
+import { registerTaxiiHooks, renderTaxiiError, TAXII_PREFIX } from './plugins/taxii.js';
 import { registerHealthRoute } from './routes/healthz.js';
+import { registerTaxiiDiscoveryRoutes } from './routes/taxii-discovery.js';
+import { registerTaxiiObjectRoutes } from './routes/taxii-objects.js';
+import { registerBlacklistRoute } from './routes/v1-key-blacklist.js';
+import { registerBulkCheckRoute } from './routes/v1-key-bulk-check.js';
+import { registerBulkReportRoute } from './routes/v1-key-bulk-report.js';
 import { registerCheckRoute } from './routes/v1-key-check.js';
 import { registerReportRoute } from './routes/v1-key-report.js';
 import { registerStatusRoute } from './routes/v1-key-status.js';
@@ -17,8 +25,7 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
-/** Largest body any route accepts (bulk CSV, SPEC §3.4); routes set smaller limits of their own. */
-export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+export { MAX_BODY_BYTES };
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -69,13 +76,20 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
 
   // Error bodies by URL prefix: JSON (SPEC §2.2) by default; TAXII routes add their own renderer.
-  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [];
+  const errorRenderers: { prefix: string; render: ErrorRenderer }[] = [
+    { prefix: TAXII_PREFIX, render: renderTaxiiError },
+  ];
   registerErrorHandling(
     app,
     (request) => errorRenderers.find((r) => request.url.startsWith(r.prefix))?.render ?? renderJsonError,
   );
 
   await app.register(formbody, { bodyLimit: MAX_BODY_BYTES });
+  await app.register(multipart, { limits: { fileSize: MAX_BODY_BYTES } });
+  // Raw CSV bodies (bulk-report) arrive as bytes: the CSV reader checks the encoding and strips a BOM.
+  app.addContentTypeParser(['text/csv', 'application/csv'], { parseAs: 'buffer' }, (_request, body, done) => {
+    done(null, body);
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -92,5 +106,13 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   registerCheckRoute(app, services);
   registerReportRoute(app, services);
   registerStatusRoute(app, services);
+  registerBulkReportRoute(app, services);
+  registerBulkCheckRoute(app, services);
+  registerBlacklistRoute(app, services);
+  registerTaxiiHooks(app);
+  registerTaxiiDiscoveryRoutes(app, services);
+  registerTaxiiObjectRoutes(app, services);
+  // Collection id, Identity and TLP:CLEAR exist before the first TAXII request or score change.
+  await services.taxii.initialise(services.clock.now());
   return app;
 }

@@ -6,11 +6,14 @@ import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
 import { type BenignSources, ListBenignSources } from './benign-sources.js';
+import { BlacklistService } from './blacklist-service.js';
+import { BulkReportService } from './bulk-report-service.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
+import { type BehaviorSource, TaxiiService } from './taxii-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -19,8 +22,11 @@ export interface Services {
   readonly quota: QuotaCounter;
   readonly keys: KeyService;
   readonly reports: ReportService;
+  readonly bulkReports: BulkReportService;
+  readonly blacklist: BlacklistService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly taxii: TaxiiService;
   readonly benign: BenignSources;
   readonly geo: GeoLookup;
 }
@@ -31,6 +37,8 @@ export interface ServiceOptions {
   benign?: BenignSources;
   /** Default: none (all-null geolocation); `vakt serve` passes the @ip-location-db tables. */
   geo?: GeoLookup;
+  /** Behaviours for TAXII indicators (the evidence pipeline plugs in here); categories only without it. */
+  behaviors?: BehaviorSource;
 }
 
 /**
@@ -52,16 +60,23 @@ export function createServices(
   const benign = options.benign ?? ListBenignSources.shipped();
   const geo = options.geo ?? NO_GEO;
   const scorer = new ReputationScorer(policy, benign);
+  const reports = new ReportService(store, quota, scorer, policy, geo);
+  const taxii = new TaxiiService(store, config, options.behaviors ? { behaviors: options.behaviors } : {});
+  // Indicator versions are published in the same transaction as the score change (SPEC §4).
+  scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
   return {
     config,
     clock,
     store,
     quota,
     scorer,
+    taxii,
     benign,
     geo,
     keys: new KeyService(store, config.tiers, clock),
-    reports: new ReportService(store, quota, scorer, policy, geo),
+    reports,
+    bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
+    blacklist: new BlacklistService(store, config.allowlist),
     reputation: new ReputationService(store, scorer, benign, geo),
   };
 }

@@ -127,6 +127,33 @@ export interface WhitelistListsTable {
   updated_at: number;
 }
 
+/** One version of one STIX object served by the TAXII feed (SPEC §4). */
+export interface TaxiiVersionsTable {
+  seq: Generated<number>;
+  stix_id: string;
+  object_type: string;
+  ip: string | null;
+  /** Epoch microseconds; unique, strictly increasing in commit order. */
+  date_added_us: number;
+  created_ms: number;
+  modified_ms: number;
+  confidence: number | null;
+  /** 0 or 1. */
+  revoked: number;
+  /** 0 or 1: the object's first version. */
+  is_first: number;
+  /** 0 or 1: the object's newest version. */
+  is_latest: number;
+  /** The serialised STIX object. */
+  object: string;
+}
+
+/** One row (id 1): the last date_added handed out, so the next is max(now, last + 1). */
+export interface TaxiiClockTable {
+  id: number;
+  last_us: number;
+}
+
 export interface Database {
   feeds: FeedsTable;
   feed_entries: FeedEntriesTable;
@@ -139,6 +166,8 @@ export interface Database {
   reputation_categories: ReputationCategoriesTable;
   reputation_days: ReputationDaysTable;
   reports: ReportsTable;
+  taxii_versions: TaxiiVersionsTable;
+  taxii_clock: TaxiiClockTable;
 }
 
 export type Db = Kysely<Database>;

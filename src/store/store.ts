@@ -1,6 +1,7 @@
 // The Store: an open database plus the transaction helper every service uses.
-import type { Transaction } from 'kysely';
-import type { Database, Db, Dialect } from './database.js';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, type Transaction } from 'kysely';
+import type { Database, Db, DbExecutor, Dialect } from './database.js';
 import { migrateToLatest, type OpenDatabase, openDatabase } from './open-database.js';
 
 export class Store {
@@ -32,7 +33,61 @@ export class Store {
     return this.db.transaction().execute(work);
   }
 
+  /**
+   * A consistent read-only view for long reads (blacklist streaming): every query on `db` sees one
+   * snapshot, and writers are not blocked. PostgreSQL: a REPEATABLE READ, READ ONLY transaction on one
+   * pooled connection. SQLite: a second, read-only connection in a read transaction (WAL lets writers go
+   * on); an in-memory database has no second connection, so it reads the live database instead.
+   * `release()` must be called once; it never throws.
+   */
+  async readSnapshot(): Promise<ReadSnapshot> {
+    if (this.dialect === 'postgres') {
+      const trx = await this.db
+        .startTransaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute();
+      return {
+        db: trx,
+        release: () =>
+          trx
+            .rollback()
+            .execute()
+            .catch(() => {}),
+      };
+    }
+    const path = this.opened.sqlite?.name;
+    if (!path || path === ':memory:' || this.opened.sqlite?.memory) {
+      return { db: this.db, release: async () => {} };
+    }
+    const raw = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+    raw.pragma('busy_timeout = 10000');
+    const reader = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    try {
+      const trx = await reader.startTransaction().execute();
+      return {
+        db: trx,
+        release: async () => {
+          await trx
+            .rollback()
+            .execute()
+            .catch(() => {});
+          await reader.destroy().catch(() => {});
+        },
+      };
+    } catch (error) {
+      await reader.destroy().catch(() => {});
+      throw error;
+    }
+  }
+
   async close(): Promise<void> {
     await this.opened.close();
   }
+}
+
+/** See Store.readSnapshot. */
+export interface ReadSnapshot {
+  readonly db: DbExecutor;
+  release(): Promise<void>;
 }

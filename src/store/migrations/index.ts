@@ -1,6 +1,7 @@
 // Schema migrations, written once with Kysely's schema builder; the few type names that differ come from `types`.
 import type { Kysely, Migration } from 'kysely';
 import type { Dialect } from '../database.js';
+import { taxiiMigration } from './taxii.js';
 
 interface ColumnTypes {
   bigint: 'integer' | 'bigint';
@@ -171,5 +172,9 @@ function enrichment(dialect: Dialect): Migration {
 
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '0001-initial': initial(dialect), '0005-enrichment': enrichment(dialect) };
+  return {
+    '0001-initial': initial(dialect),
+    '0003-taxii': taxiiMigration(dialect),
+    '0005-enrichment': enrichment(dialect),
+  };
 }

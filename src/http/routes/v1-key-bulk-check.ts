@@ -1,0 +1,62 @@
+// POST /v1/key/bulk-check-inline — many IPs, one per line (SPEC §3.5; counter: lookups, one per IP).
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../core/errors.js';
+import { parseIp } from '../../core/ip.js';
+import type { Services } from '../../services/services.js';
+import { lookupMany } from '../../store/bulk-lookup-repository.js';
+import { requireKey } from '../plugins/auth.js';
+import { charge } from '../plugins/quota.js';
+
+export const BULK_CHECK_MAX_IPS = 10_000;
+
+export function registerBulkCheckRoute(app: FastifyInstance, services: Services) {
+  app.post(
+    '/v1/key/bulk-check-inline',
+    {
+      onRequest: requireKey(services),
+      bodyLimit: 1024 * 1024,
+      schema: { summary: 'Reputation of up to 10,000 IP addresses, one per line', tags: ['v1'] },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : null;
+      if (text === null) {
+        throw new ApiError('unsupported_media_type', 'Send text/plain with one IP address per line.');
+      }
+      const lines = text
+        .replace(/^\uFEFF/, '')
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+      if (lines.length === 0) throw new ApiError('invalid_parameter', 'The body holds no IP addresses.');
+      if (lines.length > BULK_CHECK_MAX_IPS) {
+        throw new ApiError('too_many_rows', `At most ${BULK_CHECK_MAX_IPS} IP addresses per request.`);
+      }
+      // Validate everything first: a request with a bad line is the caller's error and is not charged.
+      const ips: string[] = [];
+      for (const [index, line] of lines.entries()) {
+        const parsed = parseIp(line);
+        if (!parsed.ok) {
+          throw new ApiError('invalid_ip', `Line ${index + 1}: invalid IP address: ${parsed.reason}.`, 'ip');
+        }
+        ips.push(parsed.ip.text);
+      }
+      const now = services.clock.now();
+      await charge(services, request, reply, 'lookups', ips.length, { now });
+      const rows = await lookupMany(services.store.db, [...new Set(ips)]);
+      let found = 0;
+      const results = ips.map((ip) => {
+        const row = rows.get(ip);
+        if (row) found++;
+        return {
+          ip,
+          found: row !== undefined,
+          confidenceLevel: row?.score ?? 0,
+          countryCode: row?.country_code ?? null,
+          lastSeen: row?.last_seen ?? null,
+        };
+      });
+      return { queried: ips.length, found, results };
+    },
+  );
+}

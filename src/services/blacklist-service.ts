@@ -1,0 +1,290 @@
+// Blacklist generation (SPEC §3.2): snapshot, count and ETag before charging, then a streamed, optionally aggregated list.
+import { createHash } from 'node:crypto';
+import type { BlacklistEntry, BlacklistFormat } from '../core/blacklist-format.js';
+import { forEachCidr, RangeSetBuilder } from '../core/cidr-aggregate.js';
+import { type Cidr, cidrLastKey, parseIp } from '../core/ip.js';
+import {
+  type BlacklistFilter,
+  type BlacklistFingerprint,
+  type BlacklistRow,
+  type BlacklistSchema,
+  blacklistFingerprint,
+  blacklistPages,
+  detectBlacklistSchema,
+  protocolsFor,
+  qualifiesBeyond,
+} from '../store/blacklist-repository.js';
+import type { ReadSnapshot, Store } from '../store/store.js';
+
+export type { BlacklistFilter } from '../store/blacklist-repository.js';
+
+/** Everything that shapes the list's content (what the ETag covers besides the data). */
+export interface BlacklistParams extends Omit<BlacklistFilter, 'excludedKeyRanges'> {
+  /** The caller's `limit`, or null for "as many as allowed". */
+  readonly requestedLimit: number | null;
+  readonly aggregate: boolean;
+  /** Output format name; part of the ETag so that formats never share one. */
+  readonly format: BlacklistFormat;
+}
+
+/**
+ * An open, consistent view of one blacklist request. `etagFor(n)` is the strong ETag of the list cut to
+ * `n` addresses; `entries(n)` streams those. Call `release()` exactly once (entries() does it at its end).
+ */
+export interface BlacklistSession {
+  /** Addresses the list holds at the tier cap and the caller's limit (before today's remainder). */
+  readonly count: number;
+  /** The cap before the remainder: min(limit, tier cap), or null when neither applies. */
+  readonly limit: number | null;
+  /** True when more addresses qualify than `limit` allowed and the tier cap (not the caller) set it. */
+  readonly cutByTierCap: boolean;
+  etagFor(count: number): Promise<string>;
+  entries(count: number): AsyncGenerator<BlacklistEntry>;
+  release(): Promise<void>;
+}
+
+const ETAG_VERSION = 1;
+const PAGE_SIZE = 5000;
+
+function keyRange(cidr: Cidr): { first: Buffer; last: Buffer } {
+  return { first: cidr.network.key, last: cidrLastKey(cidr) };
+}
+
+export class BlacklistService {
+  #schema: Promise<BlacklistSchema> | null = null;
+  readonly #excluded: { first: Buffer; last: Buffer }[];
+  readonly #allowlistText: string;
+
+  constructor(
+    private readonly store: Store,
+    allowlist: readonly Cidr[],
+  ) {
+    this.#excluded = allowlist.map(keyRange);
+    this.#allowlistText = allowlist.map((c) => c.text).join(',');
+  }
+
+  /** Detected lazily, once: whether the evidence columns exist (see BlacklistSchema). */
+  schema(): Promise<BlacklistSchema> {
+    if (!this.#schema) {
+      this.#schema = detectBlacklistSchema(this.store.db).catch((error) => {
+        this.#schema = null;
+        throw error;
+      });
+    }
+    return this.#schema;
+  }
+
+  /** Forgets the detected schema (after a migration in the same process, and in tests). */
+  resetSchema(): void {
+    this.#schema = null;
+  }
+
+  /**
+   * Opens a snapshot and counts the list at min(requested limit, tier cap). `tierCap` null = unlimited.
+   * The caller charges quota for the count it decides to send, then streams `entries(n)`.
+   */
+  async open(params: BlacklistParams, tierCap: number | null): Promise<BlacklistSession> {
+    const schema = await this.schema();
+    const filter: BlacklistFilter = { ...params, excludedKeyRanges: this.#excluded };
+    const limits = [params.requestedLimit, tierCap].filter((n): n is number => n !== null);
+    const limit = limits.length > 0 ? Math.min(...limits) : null;
+    const snapshot = await this.store.readSnapshot();
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await snapshot.release();
+    };
+    try {
+      const full = await blacklistFingerprint(snapshot.db, filter, schema, limit ?? Number.MAX_SAFE_INTEGER);
+      const cutByTierCap =
+        tierCap !== null &&
+        limit === tierCap &&
+        (params.requestedLimit === null || params.requestedLimit > tierCap) &&
+        full.count === tierCap &&
+        (await qualifiesBeyond(snapshot.db, filter, schema, tierCap));
+      const fingerprints = new Map<number, BlacklistFingerprint>([[full.count, full]]);
+      const etagFor = async (count: number) => {
+        let fingerprint = fingerprints.get(count);
+        if (!fingerprint) {
+          fingerprint = await blacklistFingerprint(snapshot.db, filter, schema, count);
+          fingerprints.set(count, fingerprint);
+        }
+        return this.#etag(params, fingerprint);
+      };
+      return {
+        count: full.count,
+        limit,
+        cutByTierCap,
+        etagFor,
+        entries: (count) =>
+          this.#entries(
+            snapshot,
+            filter,
+            schema,
+            params.aggregate,
+            params.format === 'json' || params.format === 'csv',
+            count,
+            release,
+          ),
+        release,
+      };
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  // Strong ETag: the parameters that shape the output plus aggregates of exactly the listed rows
+  // (count, newest score change and sighting, Σscore, Σsessions, Σ enrichment text length). Any
+  // rescore, new sighting, listing or delisting in the window changes one of them (decision 0801).
+  #etag(params: BlacklistParams, fingerprint: BlacklistFingerprint): string {
+    const hash = createHash('sha256')
+      .update(
+        JSON.stringify([
+          ETAG_VERSION,
+          params.format,
+          params.aggregate,
+          params.scoreMinimum,
+          params.ignoreWhitelist,
+          params.ipVersion,
+          params.onlyCountries,
+          params.exceptCountries,
+          params.onlyAsn,
+          params.exceptAsn,
+          params.protocols,
+          params.minSeverity,
+          this.#allowlistText,
+          fingerprint,
+        ]),
+      )
+      .digest('base64url');
+    return `"${hash.slice(0, 32)}"`;
+  }
+
+  async *#entries(
+    snapshot: ReadSnapshot,
+    filter: BlacklistFilter,
+    schema: BlacklistSchema,
+    aggregate: boolean,
+    details: boolean,
+    count: number,
+    release: () => Promise<void>,
+  ): AsyncGenerator<BlacklistEntry> {
+    try {
+      const pages = blacklistPages(snapshot.db, filter, schema, count, PAGE_SIZE);
+      if (!aggregate) {
+        for await (const page of pages) {
+          const protocols = await protocolsFor(
+            snapshot.db,
+            schema,
+            page.map((r) => r.ip),
+          );
+          for (const row of page) yield toEntry(row, protocols.get(row.ip) ?? []);
+        }
+        return;
+      }
+      yield* aggregated(pages, details);
+    } finally {
+      await release();
+    }
+  }
+}
+
+function toEntry(row: BlacklistRow, protocols: readonly string[]): BlacklistEntry {
+  return {
+    ip: row.ip,
+    version: row.ip_version === 6 ? 6 : 4,
+    confidenceLevel: row.score,
+    lastSeen: row.last_seen,
+    sessions: row.sessions,
+    protocols,
+    countryCode: row.country_code,
+    asn: row.asn,
+    asnOrg: row.asn_org,
+  };
+}
+
+/**
+ * `aggregate=true`: the exact minimal CIDR cover of the listed addresses. Per CIDR the JSON/CSV fields
+ * summarise its members: the lowest confidence, the newest lastSeen, the summed sessions, and
+ * country/ASN only when every member shares them. Memory: one small record per listed address for
+ * json/csv; the firewall and text formats show only the CIDR, so they keep nothing but the range set.
+ */
+async function* aggregated(
+  pages: AsyncGenerator<BlacklistRow[]>,
+  details: boolean,
+): AsyncGenerator<BlacklistEntry> {
+  const builder = new RangeSetBuilder();
+  const members: { key: bigint; row: BlacklistRow }[] = [];
+  for await (const page of pages) {
+    for (const row of page) {
+      builder.addKey(row.ip_key);
+      if (details) members.push({ key: keyValue(row.ip_key), row });
+    }
+  }
+  members.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const cidrs: { text: string; address: string; prefixLength: number; version: 4 | 6 }[] = [];
+  forEachCidr(builder.build(), (text, address, prefixLength, version) => {
+    cidrs.push({ text, address, prefixLength, version });
+  });
+  // IPv4 keys (::ffff:0:0/96) sort below every public IPv6 key, matching forEachCidr's v4-then-v6 order.
+  if (!details) {
+    for (const cidr of cidrs) yield { ...EMPTY_DETAILS, ip: cidr.text, version: cidr.version };
+    return;
+  }
+  let index = 0;
+  for (const cidr of cidrs) {
+    const parsed = parseIp(cidr.address);
+    if (!parsed.ok) continue;
+    const start = keyValue(parsed.ip.key);
+    const hostBits = BigInt((cidr.version === 4 ? 32 : 128) - cidr.prefixLength);
+    const end = start + (1n << hostBits) - 1n;
+    let confidence = 100;
+    let lastSeen = 0;
+    let sessions = 0;
+    let country: string | null | undefined;
+    let asn: string | null | undefined;
+    let asnOrg: string | null | undefined;
+    while (index < members.length) {
+      const member = members[index];
+      if (!member || member.key > end) break;
+      index++;
+      if (member.key < start) continue;
+      const row = member.row;
+      confidence = Math.min(confidence, row.score);
+      lastSeen = Math.max(lastSeen, row.last_seen);
+      sessions += row.sessions;
+      country = country === undefined || country === row.country_code ? row.country_code : null;
+      asn = asn === undefined || asn === row.asn ? row.asn : null;
+      asnOrg = asnOrg === undefined || asnOrg === row.asn_org ? row.asn_org : null;
+    }
+    yield {
+      ip: cidr.text,
+      version: cidr.version,
+      confidenceLevel: confidence,
+      lastSeen,
+      sessions,
+      protocols: [],
+      countryCode: country ?? null,
+      asn: asn ?? null,
+      asnOrg: asnOrg ?? null,
+    };
+  }
+}
+
+const EMPTY_DETAILS = {
+  confidenceLevel: 0,
+  lastSeen: 0,
+  sessions: 0,
+  protocols: [],
+  countryCode: null,
+  asn: null,
+  asnOrg: null,
+} as const;
+
+function keyValue(key: Uint8Array): bigint {
+  let value = 0n;
+  for (let i = 0; i < 16; i++) value = (value << 8n) | BigInt(key[i] ?? 0);
+  return value;
+}

@@ -1,0 +1,127 @@
+// Bulk contributor reports (SPEC §3.4): per-row validation, every valid row in one transaction, quota cut per row.
+import { type ErrorCode, failure } from '../core/errors.js';
+import type { QuotaCounter, QuotaOutcome } from '../quota/quota-counter.js';
+import { hasRecentReport } from '../store/reports-repository.js';
+import { lockIp } from '../store/reputation-repository.js';
+import type { Store } from '../store/store.js';
+import type { AuthenticatedKey } from './key-service.js';
+import type { RawReportFields, ValidReport } from './report-input.js';
+import { validateReport } from './report-input.js';
+import { MERGE_WINDOW_MS, type ReportService } from './report-service.js';
+import type { ReputationScorer } from './reputation-scoring.js';
+
+/** One bulk input row: its 1-based data row number and raw fields, or a structural error from the parser. */
+export type BulkReportRow =
+  | { readonly row: number; readonly fields: RawReportFields }
+  | { readonly row: number; readonly ip: string; readonly error: string; readonly code: ErrorCode };
+
+export interface BulkRowError {
+  readonly row: number;
+  readonly ip: string;
+  readonly error: string;
+  readonly code: ErrorCode;
+}
+
+export interface BulkReportOutcome {
+  readonly total: number;
+  /** Rows stored, plus rows merged into an identical report from the last 15 minutes (not charged). */
+  readonly accepted: number;
+  readonly rejected: number;
+  /** Accepted rows that were merged duplicates (SPEC §3.3), so stored nothing and cost nothing. */
+  readonly duplicates: number;
+  readonly errors: BulkRowError[];
+  readonly quota: QuotaOutcome;
+}
+
+/** Describes an IP cell for the error list without echoing long or binary junk back. */
+function shownIp(value: unknown): string {
+  const text = typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+  return text.length > 64 ? `${text.slice(0, 61)}...` : text;
+}
+
+export class BulkReportService {
+  constructor(
+    private readonly store: Store,
+    private readonly quota: QuotaCounter,
+    private readonly scorer: ReputationScorer,
+    private readonly reports: ReportService,
+    private readonly allowlist: Parameters<typeof validateReport>[2],
+  ) {}
+
+  /**
+   * Validates every row, then in ONE transaction: merges repeats of (key, IP, primary category) within
+   * 15 minutes (including repeats inside this request), charges `reports` for the rows to store up to
+   * the day's remainder (later rows get `quota_exceeded`), writes them, and rescores each IP once.
+   * Either every stored row commits or none does.
+   */
+  async report(
+    key: AuthenticatedKey,
+    rows: readonly BulkReportRow[],
+    now: number,
+  ): Promise<BulkReportOutcome> {
+    const errors: BulkRowError[] = [];
+    const valid: { row: number; report: ValidReport }[] = [];
+    for (const row of rows) {
+      if ('error' in row) {
+        errors.push({ row: row.row, ip: row.ip, error: row.error, code: row.code });
+        continue;
+      }
+      const result = validateReport(row.fields, now, this.allowlist);
+      if (result.ok) valid.push({ row: row.row, report: result.report });
+      else
+        errors.push({ row: row.row, ip: shownIp(row.fields.ip), error: result.message, code: result.code });
+    }
+
+    const limit = key.limits.reports;
+    let charged = 0;
+    let duplicates = 0;
+    try {
+      const quota = await this.store.transaction(async (tx) => {
+        // Lock every IP up front in one order: two bulk requests sharing IPs cannot deadlock.
+        const ips = [...new Set(valid.map((v) => v.report.ip.text))].sort();
+        for (const ip of ips) await lockIp(tx, this.store.dialect, ip);
+
+        const toStore: { row: number; report: ValidReport }[] = [];
+        const seen = new Set<string>();
+        for (const item of valid) {
+          const ip = item.report.ip.text;
+          const primary = item.report.categories[0] ?? 'other';
+          const mergeKey = `${ip}\u0000${primary}`;
+          if (seen.has(mergeKey) || (await hasRecentReport(tx, key.id, ip, primary, now - MERGE_WINDOW_MS))) {
+            duplicates++;
+            continue;
+          }
+          seen.add(mergeKey);
+          toStore.push(item);
+        }
+
+        const outcome = await this.quota.consume(
+          { keyId: key.id, counter: 'reports', units: toStore.length, limit, now, partial: true },
+          tx,
+        );
+        charged = this.quota.transactional ? 0 : outcome.granted;
+        const over = failure('quota_exceeded', 'The daily reports quota for this key is used up.');
+        for (const item of toStore.slice(outcome.granted)) {
+          errors.push({ row: item.row, ip: item.report.ip.text, error: over.message, code: over.code });
+        }
+        const stored = toStore.slice(0, outcome.granted);
+        for (const item of stored) await this.reports.apply(tx, key, item.report, now);
+        const touched = new Set(stored.map((item) => item.report.ip.text));
+        for (const ip of touched) await this.scorer.rescore(tx, ip, now);
+        return outcome;
+      });
+      errors.sort((a, b) => a.row - b.row);
+      return {
+        total: rows.length,
+        accepted: rows.length - errors.length,
+        rejected: errors.length,
+        duplicates,
+        errors,
+        quota,
+      };
+    } catch (error) {
+      if (charged > 0) await this.quota.refund(key.id, 'reports', charged, now);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,239 @@
+// Blacklist queries (SPEC §3.2): filters, ordering, a content fingerprint for the ETag, keyset pages for streaming.
+import { type ExpressionBuilder, type SelectQueryBuilder, sql } from 'kysely';
+import type { Database, DbExecutor } from './database.js';
+
+export interface BlacklistFilter {
+  /** Minimum confidence (inclusive) on `score`, or on `score_raw` when `ignoreWhitelist`. */
+  readonly scoreMinimum: number;
+  readonly ignoreWhitelist: boolean;
+  readonly ipVersion: 4 | 6 | null;
+  /** Upper-case ISO-2 codes. */
+  readonly onlyCountries: readonly string[] | null;
+  readonly exceptCountries: readonly string[] | null;
+  /** Digits only. */
+  readonly onlyAsn: readonly string[] | null;
+  readonly exceptAsn: readonly string[] | null;
+  /** Lower-case protocol names: listed when the IP was seen on at least one of them. */
+  readonly protocols: readonly string[] | null;
+  /** 0-4 against `reputations.max_severity`. */
+  readonly minSeverity: number | null;
+  /** Inclusive 16-byte key ranges never listed (the operator allowlist). */
+  readonly excludedKeyRanges: readonly { readonly first: Buffer; readonly last: Buffer }[];
+}
+
+/** Which evidence-side schema is present (columns and tables added by the evidence work). */
+export interface BlacklistSchema {
+  readonly hasMaxSeverity: boolean;
+  readonly hasProtocols: boolean;
+}
+
+export interface BlacklistRow {
+  readonly ip: string;
+  readonly ip_key: Buffer;
+  readonly ip_version: number;
+  readonly score: number;
+  readonly last_seen: number;
+  readonly sessions: number;
+  readonly country_code: string | null;
+  readonly asn: string | null;
+  readonly asn_org: string | null;
+}
+
+/** Aggregates over exactly the rows a list of a given length holds; any change to them changes these. */
+export interface BlacklistFingerprint {
+  readonly count: number;
+  readonly maxScoreUpdatedAt: number;
+  readonly maxLastSeen: number;
+  readonly sumScore: number;
+  readonly sumSessions: number;
+  readonly sumEnrichment: number;
+}
+
+// Reads the schema once per executor class instance: evidence columns may not exist yet (older schema).
+export async function detectBlacklistSchema(db: DbExecutor): Promise<BlacklistSchema> {
+  const tables = await db.introspection.getTables();
+  const reputations = tables.find((t) => t.name === 'reputations');
+  return {
+    hasMaxSeverity: reputations?.columns.some((c) => c.name === 'max_severity') ?? false,
+    hasProtocols: tables.some((t) => t.name === 'reputation_protocols'),
+  };
+}
+
+type Rep = ExpressionBuilder<Database, 'reputations'>;
+
+function scoreColumn(filter: BlacklistFilter) {
+  return filter.ignoreWhitelist ? ('score_raw' as const) : ('score' as const);
+}
+
+function filtered(db: DbExecutor, filter: BlacklistFilter, schema: BlacklistSchema) {
+  const column = scoreColumn(filter);
+  let query: SelectQueryBuilder<Database, 'reputations', object> = db
+    .selectFrom('reputations')
+    .where(column, '>=', filter.scoreMinimum);
+  if (filter.ipVersion !== null) query = query.where('ip_version', '=', filter.ipVersion);
+  if (filter.onlyCountries) query = query.where('country_code', 'in', [...filter.onlyCountries, '']);
+  if (filter.exceptCountries) {
+    const except = filter.exceptCountries;
+    query = query.where((eb: Rep) =>
+      eb.or([eb('country_code', 'is', null), eb('country_code', 'not in', [...except])]),
+    );
+  }
+  if (filter.onlyAsn) query = query.where('asn', 'in', [...filter.onlyAsn, '']);
+  if (filter.exceptAsn) {
+    const except = filter.exceptAsn;
+    query = query.where((eb: Rep) => eb.or([eb('asn', 'is', null), eb('asn', 'not in', [...except])]));
+  }
+  if (filter.minSeverity !== null && filter.minSeverity > 0) {
+    // Without the column nothing has a known severity, so nothing meets a positive minimum.
+    query = schema.hasMaxSeverity
+      ? query.where(sql.ref('max_severity'), '>=', filter.minSeverity)
+      : query.where(sql.lit(1), '=', 0);
+  }
+  if (filter.protocols) {
+    const protocols = filter.protocols;
+    query = schema.hasProtocols
+      ? query.where(({ exists }) =>
+          exists(
+            sql`(select 1 from reputation_protocols rp where rp.ip = reputations.ip and rp.protocol in (${sql.join(protocols)}))`,
+          ),
+        )
+      : query.where(sql.lit(1), '=', 0);
+  }
+  for (const range of filter.excludedKeyRanges) {
+    query = query.where((eb: Rep) => eb.or([eb('ip_key', '<', range.first), eb('ip_key', '>', range.last)]));
+  }
+  return query;
+}
+
+/** Fingerprint and count of the first `limit` rows in list order. */
+export async function blacklistFingerprint(
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  limit: number,
+): Promise<BlacklistFingerprint> {
+  const column = scoreColumn(filter);
+  const inner = filtered(db, filter, schema)
+    .select([
+      `${column} as score`,
+      'score_updated_at',
+      'last_seen',
+      'sessions',
+      sql<number>`length(coalesce(country_code, '') || coalesce(asn, '') || coalesce(asn_org, ''))`.as(
+        'enrichment',
+      ),
+    ])
+    .orderBy(column, 'desc')
+    .orderBy('last_seen', 'desc')
+    .orderBy('ip', 'desc')
+    .limit(limit)
+    .as('listed');
+  const row = await db
+    .selectFrom(inner)
+    .select((eb) => [
+      eb.fn.countAll<number>().as('count'),
+      eb.fn.max('listed.score_updated_at').as('max_updated'),
+      eb.fn.max('listed.last_seen').as('max_last_seen'),
+      eb.fn.sum<number>('listed.score').as('sum_score'),
+      eb.fn.sum<number>('listed.sessions').as('sum_sessions'),
+      eb.fn.sum<number>('listed.enrichment').as('sum_enrichment'),
+    ])
+    .executeTakeFirstOrThrow();
+  return {
+    count: Number(row.count),
+    maxScoreUpdatedAt: Number(row.max_updated ?? 0),
+    maxLastSeen: Number(row.max_last_seen ?? 0),
+    sumScore: Number(row.sum_score ?? 0),
+    sumSessions: Number(row.sum_sessions ?? 0),
+    sumEnrichment: Number(row.sum_enrichment ?? 0),
+  };
+}
+
+/** True when more than `count` rows qualify (the list was cut there). */
+export async function qualifiesBeyond(
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  count: number,
+): Promise<boolean> {
+  const column = scoreColumn(filter);
+  const row = await filtered(db, filter, schema)
+    .select('ip')
+    .orderBy(column, 'desc')
+    .orderBy('last_seen', 'desc')
+    .orderBy('ip', 'desc')
+    .offset(count)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * The first `limit` rows in list order (confidence desc, lastSeen desc, ip desc as a stable tie-break),
+ * in pages of `pageSize` by keyset: each page is one indexed range read, so memory stays one page.
+ * Exact only inside a snapshot (Store.readSnapshot), where no row can move between pages.
+ */
+export async function* blacklistPages(
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  limit: number,
+  pageSize = 5000,
+): AsyncGenerator<BlacklistRow[]> {
+  const column = scoreColumn(filter);
+  let remaining = limit;
+  let after: { score: number; lastSeen: number; ip: string } | null = null;
+  while (remaining > 0) {
+    let query = filtered(db, filter, schema).select([
+      'ip',
+      'ip_key',
+      'ip_version',
+      `${column} as score`,
+      'last_seen',
+      'sessions',
+      'country_code',
+      'asn',
+      'asn_org',
+    ]);
+    if (after) {
+      const { score, lastSeen, ip } = after;
+      query = query.where((eb: Rep) =>
+        eb.or([
+          eb(column, '<', score),
+          eb.and([eb(column, '=', score), eb('last_seen', '<', lastSeen)]),
+          eb.and([eb(column, '=', score), eb('last_seen', '=', lastSeen), eb('ip', '<', ip)]),
+        ]),
+      );
+    }
+    const rows = (await query
+      .orderBy(column, 'desc')
+      .orderBy('last_seen', 'desc')
+      .orderBy('ip', 'desc')
+      .limit(Math.min(pageSize, remaining))
+      .execute()) as BlacklistRow[];
+    if (rows.length === 0) return;
+    remaining -= rows.length;
+    yield rows;
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < Math.min(pageSize, remaining + rows.length)) return;
+    after = { score: last.score, lastSeen: last.last_seen, ip: last.ip };
+  }
+}
+
+/** Protocol names per IP, busiest first (empty when the evidence tables are absent). */
+export async function protocolsFor(
+  db: DbExecutor,
+  schema: BlacklistSchema,
+  ips: readonly string[],
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (!schema.hasProtocols || ips.length === 0) return out;
+  const result = await sql<{ ip: string; protocol: string }>`select ip, protocol from reputation_protocols
+    where ip in (${sql.join(ips)}) order by ip, sessions desc, protocol`.execute(db);
+  for (const row of result.rows) {
+    const list = out.get(row.ip);
+    if (list) list.push(row.protocol);
+    else out.set(row.ip, [row.protocol]);
+  }
+  return out;
+}
