@@ -68,7 +68,7 @@ for (const engine of ENGINES) {
 
     before(async () => {
       await geo.load();
-      t = await createTestApp(engine, {}, undefined, { geo });
+      t = await createTestApp(engine, {}, { services: { geo } });
       for (let i = 0; i < 3; i++) keys.push(await t.key('tier_1'));
     });
     after(async () => t?.close());

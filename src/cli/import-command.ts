@@ -44,7 +44,7 @@ async function importFeedCommand(args: string[]): Promise<number> {
   if (kind !== 'list' && kind !== 'tor') throw new UsageError('--kind is "list" or "tor"');
   if (values.trust === undefined && kind === 'list') throw new UsageError(`--trust is required\n\n${HELP}`);
   const trust = values.trust === undefined ? 0 : Number(values.trust);
-  const runtime = await openRuntime(loadConfig());
+  const runtime = await openRuntime(loadConfig(), { withoutQuota: true });
   try {
     await runtime.services.geo.load();
     const summary = await importFeed(runtime.services, positionals, { name: values.name, trust, kind });

@@ -24,7 +24,7 @@ export async function whitelistCommand(args: string[]): Promise<number> {
     options: { source: { type: 'string' }, file: { type: 'string' }, url: { type: 'string' } },
   });
   if (verb === 'list') {
-    const runtime = await openRuntime(loadConfig());
+    const runtime = await openRuntime(loadConfig(), { withoutQuota: true });
     try {
       const benign = runtime.services.benign;
       const rows = benign instanceof ListBenignSources ? benign.describe() : [];
@@ -45,7 +45,7 @@ export async function whitelistCommand(args: string[]): Promise<number> {
   const lines = text.split(/\r?\n/);
   const { entries } = benignTable(lines);
   if (entries === 0) throw new UsageError('the list holds no address or CIDR; nothing replaced');
-  const runtime = await openRuntime(loadConfig());
+  const runtime = await openRuntime(loadConfig(), { withoutQuota: true });
   try {
     const benign = runtime.services.benign;
     if (!(benign instanceof ListBenignSources) || !benign.has(values.source)) {
