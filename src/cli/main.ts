@@ -6,6 +6,7 @@ import { keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
 import { purgeCommand } from './purge-command.js';
 import { serveCommand } from './serve-command.js';
+import { whitelistCommand } from './whitelist-command.js';
 
 const HELP = `vakt — IP reputation and threat intelligence
 
@@ -15,6 +16,8 @@ Server:
   vakt migrate               bring the database schema up to date
   vakt keys create|list|disable|rotate   manage API keys
   vakt import <cowrie|auth-log|fail2ban-log|reports-csv> <file…>   import logs as evidence
+  vakt import feed --name N --trust W FILE…   import a third-party blocklist as a feed
+  vakt whitelist list|refresh               show or replace known-benign source lists
   vakt purge [--dry-run] [--json]        run retention now and report what was removed
 
 Run "vakt <command> --help" for a command's options.`;
@@ -43,6 +46,8 @@ export async function main(argv: string[]): Promise<number> {
         return await keysCommand(rest);
       case 'import':
         return await importCommand(rest);
+      case 'whitelist':
+        return await whitelistCommand(rest);
       case 'purge':
         return await purgeCommand(rest);
       case undefined:

@@ -4,6 +4,8 @@ import { type Clock, DAY_MS, systemClock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import { RedisQuotaCounter } from '../quota/redis-quota-counter.js';
 import { StoreQuotaCounter } from '../quota/store-quota-counter.js';
+import { ListBenignSources } from '../services/benign-sources.js';
+import { CsvGeoLookup } from '../services/geo-lookup.js';
 import { type JobLog, JobRunner } from '../services/jobs.js';
 import { createServices, type Services } from '../services/services.js';
 import { purgeOldVersions, REVOKED_RETENTION_MS } from '../services/taxii-service.js';
@@ -39,7 +41,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   } else {
     quota = new StoreQuotaCounter(store);
   }
-  const services = createServices(config, store, quota, clock);
+  const benign = ListBenignSources.shipped();
+  await benign.applyStored(store.db);
+  // The geo/ASN tables load lazily (`services.geo.load()`): about 3 s and 130 MB, so never on the start-up path.
+  const services = createServices(config, store, quota, clock, { benign, geo: new CsvGeoLookup() });
   const jobs = new JobRunner(store, clock, options.jobLog);
   jobs.register(services.retention.job());
   jobs.register({

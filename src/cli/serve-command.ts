@@ -72,6 +72,8 @@ export async function startServer(
     const firstKey = options.firstKey ? await ensureOperatorKey(runtime) : null;
     app = await buildApp(runtime.services, { logger: defaultLoggerOptions(config.logLevel) });
     const address = await app.listen({ host: config.host, port: config.port });
+    // Load geo/ASN after listening: requests are served meanwhile, with null geolocation until it is done.
+    void runtime.services.geo.load();
     if (firstKey) printFirstKey(config, firstKey);
     if (options.jobs) {
       await preparePartitions(runtime, app.log);

@@ -14,6 +14,7 @@ import {
   touchReputation,
 } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
+import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { AuthenticatedKey } from './key-service.js';
 import type { ValidReport } from './report-input.js';
 import type { ReputationScorer } from './reputation-scoring.js';
@@ -37,6 +38,7 @@ export class ReportService {
     private readonly quota: QuotaCounter,
     private readonly scorer: ReputationScorer,
     private readonly policy: ScoringPolicy,
+    private readonly geo: GeoLookup = NO_GEO,
   ) {}
 
   /**
@@ -85,7 +87,7 @@ export class ReportService {
     now: number,
   ): Promise<void> {
     const ip = report.ip.text;
-    await touchReputation(tx, report.ip, report.reportedAt, now);
+    await touchReputation(tx, report.ip, report.reportedAt, now, this.geo.lookup(report.ip));
     await insertReport(tx, {
       ip,
       ipKey: report.ip.key,

@@ -1,7 +1,8 @@
 // Builds the scoring input for one IP from its aggregates and stores the resulting score (SPEC §5).
-import { ipFromKey } from '../core/ip.js';
+import { type IpAddress, ipFromKey } from '../core/ip.js';
 import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
 import type { DbExecutor } from '../store/database.js';
+import { feedListingsFor } from '../store/feed-repository.js';
 import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
 import type { BenignSources } from './benign-sources.js';
 import {
@@ -21,6 +22,13 @@ export type ScoreListener = (
   before: number,
   now: number,
 ) => Promise<void>;
+
+/** The trust weights of the imported feeds listing this IP (SPEC §5 item 3), one per feed. */
+export async function feedsFor(db: DbExecutor, row: ReputationRow): Promise<{ trust: number }[]> {
+  const listings = await feedListingsFor(db, Buffer.from(row.ip_key), row.ip_version === 6 ? 6 : 4);
+  // A Tor exit list is context (geolocation.isTor), not evidence of abuse.
+  return listings.filter((listing) => listing.kind !== 'tor').map((listing) => ({ trust: listing.trust }));
+}
 
 export class ReputationScorer {
   private readonly listeners: ScoreListener[] = [];
@@ -44,12 +52,14 @@ export class ReputationScorer {
     row: ReputationRow,
     ignoreWhitelist = false,
   ): Promise<{ input: ScoringInput; maxSeverity: number }> {
-    return this.inputFrom(row, await sensorScoringAggregates(db, row.ip), ignoreWhitelist);
+    const [sensor, feeds] = await Promise.all([sensorScoringAggregates(db, row.ip), feedsFor(db, row)]);
+    return this.inputFrom(row, sensor, feeds, ignoreWhitelist);
   }
 
   private inputFrom(
     row: ReputationRow,
     sensor: SensorScoringAggregates,
+    feeds: readonly { trust: number }[],
     ignoreWhitelist: boolean,
   ): { input: ScoringInput; maxSeverity: number } {
     const match = this.benign.match(ipFromKey(row.ip_key));
@@ -61,11 +71,35 @@ export class ReputationScorer {
         behaviors: sensor.behaviors,
       },
       contributorWeight: Number(row.contributor_weight),
-      feeds: [],
+      feeds,
       whitelistFactor: match ? match.factor : null,
       ignoreWhitelist,
     };
     return { input, maxSeverity: sensor.maxSeverity };
+  }
+
+  /**
+   * Scores and notifies a row that bulk importers created with feed evidence only (no sensor or
+   * contributor evidence yet): the same result `rescore` would store, without reading the row back.
+   */
+  scoreFeedOnly(ip: IpAddress, feeds: readonly { trust: number }[]): { score: number; raw: number } {
+    const match = this.benign.match(ip);
+    const input: ScoringInput = {
+      sensor: { sessions: 0, protocols: 0, primitives: 0, behaviors: [] },
+      contributorWeight: 0,
+      feeds,
+      whitelistFactor: match ? match.factor : null,
+      ignoreWhitelist: false,
+    };
+    return {
+      score: score(input, this.policy).confidenceLevel,
+      raw: score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel,
+    };
+  }
+
+  /** Runs the score listeners for a row whose score was stored by a bulk writer (see scoreFeedOnly). */
+  async notify(tx: DbExecutor, row: ReputationRow, before: number, now: number): Promise<void> {
+    for (const listener of this.listeners) await listener(tx, row, before, now);
   }
 
   async scoreRow(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoreResult> {
@@ -86,7 +120,8 @@ export class ReputationScorer {
         .execute();
       for (const row of rows) {
         const sensor = aggregates.get(row.ip);
-        if (sensor) await this.store(tx, row, this.inputFrom(row, sensor, false), now);
+        if (sensor)
+          await this.store(tx, row, this.inputFrom(row, sensor, await feedsFor(tx, row), false), now);
       }
     }
   }

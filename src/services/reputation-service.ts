@@ -4,6 +4,7 @@ import { type IpAddress, isPublicIp } from '../core/ip.js';
 import { redactEmails } from '../core/redact.js';
 import { type ScoreBreakdown, type ThreatLevel, threatLevel } from '../core/scoring.js';
 import { DAY_MS, toIso, utcDay } from '../core/time.js';
+import { feedListingsFor } from '../store/feed-repository.js';
 import { newestReports } from '../store/reports-repository.js';
 import {
   countReportersSince,
@@ -14,6 +15,7 @@ import {
 import type { Store } from '../store/store.js';
 import type { BenignSources } from './benign-sources.js';
 import { behaviorsFor, primitivesFor, protocolsFor } from './evidence-read.js';
+import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
 export interface CheckOptions {
@@ -78,12 +80,19 @@ export class ReputationService {
     private readonly store: Store,
     private readonly scorer: ReputationScorer,
     private readonly benign: BenignSources,
+    private readonly geo: GeoLookup = NO_GEO,
   ) {}
 
   async check(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {
     const isPublic = isPublicIp(ip);
     const benign = isPublic ? this.benign.match(ip) : null;
     const row = isPublic ? await getReputation(this.store.db, ip.text) : undefined;
+    // CIDR listings cover addresses without a reputation row, so feeds are shown for every public IP.
+    const listings = isPublic ? await feedListingsFor(this.store.db, ip.key, ip.version) : [];
+    const feeds = listings
+      .filter((listing) => listing.kind !== 'tor')
+      .map((listing) => ({ name: listing.name, listedAt: toIso(listing.listedAt) }));
+    const isTor = listings.some((listing) => listing.kind === 'tor');
     const base: CheckResult = {
       ip: ip.text,
       found: false,
@@ -107,10 +116,13 @@ export class ReputationService {
         categories: [],
         ...(options.verbose ? { reports: [] } : {}),
       },
-      feeds: [],
+      feeds,
       scoreBreakdown: null,
     };
     if (!row) return base;
+    // Stored columns first (set when the row was created); a live look-up fills rows created before the tables loaded.
+    const live = row.country_code === null && row.asn === null ? this.geo.lookup(ip) : null;
+    const countryCode = row.country_code ?? live?.countryCode ?? null;
 
     const scored = await this.scorer.scoreRow(this.store.db, row, options.ignoreWhitelist);
     const since = options.maxAgeDays === null ? 0 : now - options.maxAgeDays * DAY_MS;
@@ -157,12 +169,12 @@ export class ReputationService {
       confidenceLevel: scored.confidenceLevel,
       threatLevel: threatLevel(scored.confidenceLevel),
       geolocation: {
-        countryCode: row.country_code,
-        countryName: countryName(row.country_code),
+        countryCode,
+        countryName: countryName(countryCode),
         city: null,
-        asn: row.asn,
-        asnOrg: row.asn_org,
-        isTor: false,
+        asn: row.asn ?? live?.asn ?? null,
+        asnOrg: row.asn_org ?? live?.asnOrg ?? null,
+        isTor,
         isProxy: false,
       },
       firstSeen: toIso(Number(row.first_seen)),

@@ -2,15 +2,17 @@
 import type { Config } from '../config/config.js';
 import { loadCatalog } from '../core/detection/catalog.js';
 import { compileCatalog } from '../core/detection/classify.js';
+import { cidrContains } from '../core/ip.js';
 import { DEFAULT_SCORING_POLICY, type ScoringPolicy } from '../core/scoring.js';
 import type { Clock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
-import { type BenignSources, NO_BENIGN_SOURCES } from './benign-sources.js';
+import { type BenignSources, ListBenignSources } from './benign-sources.js';
 import { BlacklistService } from './blacklist-service.js';
 import { BulkReportService } from './bulk-report-service.js';
 import { EvidenceService } from './evidence-ingest.js';
 import { behaviorsFor } from './evidence-read.js';
+import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
@@ -32,13 +34,26 @@ export interface Services {
   readonly evidence: EvidenceService;
   readonly retention: RetentionService;
   readonly taxii: TaxiiService;
+  readonly benign: BenignSources;
+  readonly geo: GeoLookup;
 }
 
 export interface ServiceOptions {
   policy?: ScoringPolicy;
+  /** Default: the lists shipped in data-files/benign. */
   benign?: BenignSources;
+  /** Default: none (all-null geolocation); `vakt serve` passes the @ip-location-db tables. */
+  geo?: GeoLookup;
   /** Behaviours for TAXII indicators (the evidence pipeline plugs in here); categories only without it. */
   behaviors?: BehaviorSource;
+}
+
+/**
+ * True when the 16-byte key lies in the operator allowlist (SPEC §1): such an address is never stored as
+ * reported and never appears in a blacklist, TAXII feed or guard rule set.
+ */
+export function isAllowlisted(config: Pick<Config, 'allowlist'>, ipKey: Buffer): boolean {
+  return config.allowlist.some((cidr) => cidrContains(cidr, ipKey));
 }
 
 export function createServices(
@@ -49,9 +64,10 @@ export function createServices(
   options: ServiceOptions = {},
 ): Services {
   const policy = options.policy ?? DEFAULT_SCORING_POLICY;
-  const benign = options.benign ?? NO_BENIGN_SOURCES;
+  const benign = options.benign ?? ListBenignSources.shipped();
+  const geo = options.geo ?? NO_GEO;
   const scorer = new ReputationScorer(policy, benign);
-  const reports = new ReportService(store, quota, scorer, policy);
+  const reports = new ReportService(store, quota, scorer, policy, geo);
   // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
   const taxii = new TaxiiService(store, config, { behaviors: options.behaviors ?? behaviorsFor });
   // Indicator versions are published in the same transaction as the score change (SPEC §4).
@@ -68,11 +84,13 @@ export function createServices(
     quota,
     scorer,
     taxii,
+    benign,
+    geo,
     keys: new KeyService(store, config.tiers, clock),
     reports,
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
     blacklist: new BlacklistService(store, config.allowlist),
-    reputation: new ReputationService(store, scorer, benign),
+    reputation: new ReputationService(store, scorer, benign, geo),
     evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog())),
     retention,
   };

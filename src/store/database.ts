@@ -167,6 +167,38 @@ export interface SensorRecipientsTable {
   last_seen: number;
 }
 
+/** One imported third-party feed (SPEC §1): a snapshot replaced by each import. */
+export interface FeedsTable {
+  name: string;
+  trust: number;
+  /** 'list', or 'tor' for a Tor exit list (sets geolocation.isTor). */
+  kind: string;
+  imported_at: number;
+  entries: number;
+}
+
+/** One address or CIDR a feed lists; `start_key`/`end_key` are the range's first and last 16-byte keys. */
+export interface FeedEntriesTable {
+  feed: string;
+  /** Canonical text: an address, or `network/prefix`. */
+  value: string;
+  start_key: Buffer;
+  end_key: Buffer;
+  /** Prefix length over the 16-byte key (IPv4 + 96). */
+  prefix: number;
+  /** 1 for a single address (which also has a reputation row), 0 for a wider CIDR. */
+  single: number;
+  listed_at: number;
+}
+
+/** A whitelist source's list as refreshed by the operator; replaces the shipped file. */
+export interface WhitelistListsTable {
+  source: string;
+  /** One address or CIDR per line. */
+  entries: string;
+  updated_at: number;
+}
+
 /** One version of one STIX object served by the TAXII feed (SPEC §4). */
 export interface TaxiiVersionsTable {
   seq: Generated<number>;
@@ -195,6 +227,9 @@ export interface TaxiiClockTable {
 }
 
 export interface Database {
+  feeds: FeedsTable;
+  feed_entries: FeedEntriesTable;
+  whitelist_lists: WhitelistListsTable;
   api_keys: ApiKeysTable;
   usage: UsageTable;
   settings: SettingsTable;

@@ -22,12 +22,23 @@ export async function lockIp(tx: DbExecutor, dialect: Dialect, ip: string): Prom
   }
 }
 
-/** Creates the IP's row if missing and widens first/last seen to include `at`. */
+/** Country and ASN columns for a new row (SPEC §3.1 geolocation); nulls when unknown. */
+export interface RowEnrichment {
+  readonly countryCode: string | null;
+  readonly asn: string | null;
+  readonly asnOrg: string | null;
+}
+
+/**
+ * Creates the IP's row if missing and widens first/last seen to include `at`. `geo` fills the country
+ * and ASN columns of a new row, or of an existing row that still has none (no extra statement).
+ */
 export async function touchReputation(
   tx: DbExecutor,
   ip: { text: string; key: Buffer; version: 4 | 6 },
   at: number,
   now: number,
+  geo?: RowEnrichment,
 ): Promise<void> {
   await tx
     .insertInto('reputations')
@@ -41,9 +52,22 @@ export async function touchReputation(
       score_raw: 0,
       score_updated_at: now,
       stix_id: randomUUID(),
+      country_code: geo?.countryCode ?? null,
+      asn: geo?.asn ?? null,
+      asn_org: geo?.asnOrg ?? null,
     })
     .onConflict((oc) =>
-      oc.column('ip').doUpdateSet({ first_seen: earlier('first_seen'), last_seen: later('last_seen') }),
+      oc.column('ip').doUpdateSet({
+        first_seen: earlier('first_seen'),
+        last_seen: later('last_seen'),
+        ...(geo
+          ? {
+              country_code: sql<string>`coalesce(reputations.country_code, excluded.country_code)`,
+              asn: sql<string>`coalesce(reputations.asn, excluded.asn)`,
+              asn_org: sql<string>`coalesce(reputations.asn_org, excluded.asn_org)`,
+            }
+          : {}),
+      }),
     )
     .execute();
 }
@@ -228,4 +252,48 @@ export async function addReportProtocol(tx: DbExecutor, ip: string, protocol: st
       oc.columns(['ip', 'protocol']).doUpdateSet({ events: sql<number>`reputation_protocols.events + 1` }),
     )
     .execute();
+}
+
+/** Rows per multi-row insert (SQLite allows 32,766 bound parameters; a row here binds 13). */
+const INSERT_BATCH = 1000;
+
+/**
+ * Inserts brand-new rows in bulk (feed imports); a row that appeared meanwhile is left alone. Returns the
+ * inserted rows as stored, for the score listeners.
+ */
+export async function insertNewReputations(
+  tx: DbExecutor,
+  rows: readonly Omit<
+    ReputationRow,
+    | 'sessions'
+    | 'events'
+    | 'report_count'
+    | 'distinct_reporters'
+    | 'contributor_weight'
+    | 'sensor_first_seen'
+    | 'sensor_last_seen'
+    | 'last_reported_at'
+  >[],
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) {
+    await tx
+      .insertInto('reputations')
+      .values(rows.slice(i, i + INSERT_BATCH))
+      .onConflict((oc) => oc.column('ip').doNothing())
+      .execute();
+  }
+}
+
+/** Which of `ips` already have a reputation row. */
+export async function existingReputations(db: DbExecutor, ips: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < ips.length; i += INSERT_BATCH) {
+    const rows = await db
+      .selectFrom('reputations')
+      .select('ip')
+      .where('ip', 'in', ips.slice(i, i + INSERT_BATCH))
+      .execute();
+    for (const row of rows) found.add(row.ip);
+  }
+  return found;
 }

@@ -9,7 +9,7 @@ import type { QuotaCounter } from '../../src/quota/quota-counter.js';
 import { RedisQuotaCounter } from '../../src/quota/redis-quota-counter.js';
 import { StoreQuotaCounter } from '../../src/quota/store-quota-counter.js';
 import type { CreateKeyOptions } from '../../src/services/key-service.js';
-import { createServices, type Services } from '../../src/services/services.js';
+import { createServices, type ServiceOptions, type Services } from '../../src/services/services.js';
 import { Store } from '../../src/store/store.js';
 import {
   createTestDatabase,
@@ -40,6 +40,8 @@ export interface TestAppOptions {
   readonly quota?: QuotaBackend;
   /** Redis URL for `quota: 'redis'`; default the test Redis (db 15). */
   readonly redisUrl?: string;
+  /** Passed to createServices (e.g. a loaded geo table). */
+  readonly services?: ServiceOptions;
 }
 
 /**
@@ -72,7 +74,7 @@ export async function createTestApp(
   } else {
     quota = new StoreQuotaCounter(store);
   }
-  const services = createServices(config, store, quota, clock);
+  const services = createServices(config, store, quota, clock, options.services);
   const app = await buildApp(services);
   return {
     engine,

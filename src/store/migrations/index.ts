@@ -256,11 +256,47 @@ function evidence(dialect: Dialect): Migration {
   };
 }
 
+/** Imported feeds, their listings, and operator-refreshed whitelist lists (SPEC §1 feeds and whitelist). */
+function enrichment(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('feeds')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('trust', t.real, (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('imported_at', t.bigint, (c) => c.notNull())
+        .addColumn('entries', t.bigint, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('feed_entries')
+        .addColumn('feed', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('start_key', t.blob, (c) => c.notNull())
+        .addColumn('end_key', t.blob, (c) => c.notNull())
+        .addColumn('prefix', 'integer', (c) => c.notNull())
+        .addColumn('single', 'integer', (c) => c.notNull())
+        .addColumn('listed_at', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('feed_entries_pk', ['feed', 'value'])
+        .execute();
+      await db.schema.createIndex('feed_entries_start_idx').on('feed_entries').column('start_key').execute();
+      await db.schema
+        .createTable('whitelist_lists')
+        .addColumn('source', 'text', (c) => c.primaryKey())
+        .addColumn('entries', 'text', (c) => c.notNull())
+        .addColumn('updated_at', t.bigint, (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initial(dialect),
     '0003-taxii': taxiiMigration(dialect),
     '0004-evidence': evidence(dialect),
+    '0005-enrichment': enrichment(dialect),
   };
 }

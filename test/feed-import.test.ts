@@ -1,0 +1,150 @@
+// Feed import on every engine: case 011 (dirty feed), idempotent re-import, scores, CIDR listings, allowlist, gzip, Tor exits.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { importFeed } from '../src/ingest/feed-import.js';
+import { ENGINES, skipReason } from './helpers/engines.js';
+import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
+import { sharedDataFile } from './support/shared-data.js';
+
+const CASE_011 = [
+  '# dshield sample',
+  '; another comment style',
+  '45.83.12.40 ',
+  '45.83.12.41\t7',
+  '1..218.28',
+  '45.83.0.0/24',
+  '10.0.0.0/8',
+  '',
+  'http://example.com/list.txt',
+  '',
+].join('\r\n');
+
+for (const engine of ENGINES) {
+  describe(`feed import (${engine})`, { skip: skipReason(engine) }, () => {
+    let t: TestApp;
+    let key: string;
+    let dir: string;
+    const file = (name: string, content: string | Buffer) => {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      return path;
+    };
+    const check = async (ip: string, query = '') =>
+      (
+        await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}${query}`, headers: bearer(key) })
+      ).json();
+
+    before(async () => {
+      t = await createTestApp(engine, { VAKT_ALLOWLIST: '198.51.100.0/24,45.90.1.1' });
+      key = await t.key('tier_1');
+      dir = mkdtempSync(join(tmpdir(), 'vakt-feed-'));
+    });
+    after(async () => {
+      await t?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('imports the valid entries of a dirty feed and counts each rejected line by reason (case 011)', async () => {
+      const path = file('dshield.txt', CASE_011);
+      const summary = await importFeed(t.services, [path], { name: 'dshield', trust: 0.3 });
+      assert.equal(summary.read, 9);
+      assert.equal(summary.accepted, 3);
+      assert.deepEqual(summary.rejected, { malformed: 1, non_public: 1, unsupported: 1, allowlisted: 0 });
+      assert.equal(summary.ignored, 3);
+      assert.equal(summary.entries, 3);
+      assert.equal(summary.added, 3);
+      assert.equal(summary.rescored, 2);
+
+      const listed = await check('45.83.12.41');
+      assert.equal(listed.found, true);
+      assert.equal(listed.feeds.length, 1);
+      assert.equal(listed.feeds[0].name, 'dshield');
+      assert.match(listed.feeds[0].listedAt, /^\d{4}-\d\d-\d\dT/);
+      assert.ok(listed.confidenceLevel > 0);
+      assert.ok(listed.scoreBreakdown.feed > 0);
+      assert.equal(listed.contributor.reportCount, 0);
+    });
+
+    it('changes nothing when the same file is imported again', async () => {
+      const before = await check('45.83.12.40');
+      t.clock.advance(3_600_000);
+      const summary = await importFeed(t.services, [join(dir, 'dshield.txt')], {
+        name: 'dshield',
+        trust: 0.3,
+      });
+      assert.equal(summary.added, 0);
+      assert.equal(summary.removed, 0);
+      assert.equal(summary.rescored, 0);
+      assert.deepEqual(summary.rejected, { malformed: 1, non_public: 1, unsupported: 1, allowlisted: 0 });
+      assert.deepEqual(await check('45.83.12.40'), before);
+    });
+
+    it('shows a CIDR listing for an address inside it without creating a row for the range', async () => {
+      const inside = await check('45.83.0.77');
+      assert.equal(inside.found, false);
+      assert.deepEqual(
+        inside.feeds.map((f: { name: string }) => f.name),
+        ['dshield'],
+      );
+      assert.deepEqual((await check('45.83.1.77')).feeds, []);
+    });
+
+    it('adds each listing feed trust, and caps feed-only scores at 50', async () => {
+      const alone = (await check('45.83.12.40')).confidenceLevel;
+      const list = file('many.txt', '45.83.12.40\n');
+      for (const name of ['f1', 'f2', 'f3', 'f4', 'f5', 'f6']) {
+        await importFeed(t.services, [list], { name, trust: 1 });
+      }
+      const many = await check('45.83.12.40');
+      assert.equal(many.feeds.length, 7);
+      assert.ok(many.confidenceLevel > alone);
+      assert.ok(many.confidenceLevel <= 50);
+    });
+
+    it('treats an import as the whole listing: entries gone from the file are removed', async () => {
+      const path = file('shrink.txt', '45.83.12.40\n');
+      const summary = await importFeed(t.services, [path], { name: 'dshield', trust: 0.3 });
+      assert.equal(summary.removed, 2);
+      assert.deepEqual(
+        (await check('45.83.12.41')).feeds.map((f: { name: string }) => f.name),
+        [],
+      );
+      assert.equal((await check('45.83.12.41')).confidenceLevel, 0);
+    });
+
+    it('refuses allowlisted entries and reads gzip files', async () => {
+      const gz = file('list.gz', gzipSync('198.51.100.7\n45.90.1.1\n45.90.0.0/16\n45.91.2.3\n'));
+      const summary = await importFeed(t.services, [gz], { name: 'gzipped', trust: 0.5 });
+      // 198.51.100.7 is a documentation address (non_public) before it is allowlisted.
+      assert.deepEqual(summary.rejected, { malformed: 0, non_public: 1, unsupported: 0, allowlisted: 2 });
+      assert.equal(summary.entries, 1);
+      assert.equal((await check('45.90.1.1')).feeds.length, 0);
+      assert.equal((await check('45.91.2.3')).feeds.length, 1);
+    });
+
+    it('marks Tor exits as isTor from an imported exit list, without scoring them', async () => {
+      const path = sharedDataFile('blocklists', 'tor', 'tor-exit-nodes.lst');
+      const list = path ?? file('tor.lst', '185.220.101.1\n');
+      if (!path) console.log('# shared Tor exit list absent; using a one-line stand-in');
+      const summary = await importFeed(t.services, [list], { name: 'tor-exit', trust: 0, kind: 'tor' });
+      assert.ok(summary.entries > 0);
+      const exit = path ? '101.99.92.179' : '185.220.101.1';
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/report',
+        headers: bearer(key),
+        payload: { ip: exit, category: 'brute_force', protocol: 'ssh' },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const checked = await check(exit);
+      assert.equal(checked.geolocation.isTor, true);
+      assert.equal(checked.scoreBreakdown.feed, 0);
+      assert.deepEqual(checked.feeds, []);
+      assert.equal((await check('45.83.12.40')).geolocation.isTor, false);
+    });
+  });
+}
