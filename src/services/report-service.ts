@@ -15,6 +15,7 @@ import {
 import type { Store } from '../store/store.js';
 import type { AuthenticatedKey } from './key-service.js';
 import type { ValidReport } from './report-input.js';
+import { applyReports } from './report-batch.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
 export const MERGE_WINDOW_MS = 15 * 60_000;
@@ -117,5 +118,23 @@ export class ReportService {
       weight: weightDelta,
       reportedAt: report.reportedAt,
     });
+  }
+
+  /**
+   * The set-based form of `apply` for many reports by one key (bulk report): same aggregates, a few
+   * statements per 500 rows. The caller owns the transaction, the IP locks and the rescore.
+   */
+  async applyMany(
+    tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+    key: AuthenticatedKey,
+    reports: readonly ValidReport[],
+    now: number,
+  ): Promise<void> {
+    const trust = reporterTrust(
+      key.trust,
+      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
+      this.policy,
+    );
+    await applyReports(tx, key.id, trust, this.policy, reports, now);
   }
 }

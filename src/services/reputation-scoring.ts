@@ -2,6 +2,7 @@
 import { ipFromKey } from '../core/ip.js';
 import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
 import type { DbExecutor } from '../store/database.js';
+import { getReputations, setScores } from '../store/report-batch-repository.js';
 import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
 import type { BenignSources } from './benign-sources.js';
 
@@ -56,5 +57,35 @@ export class ReputationScorer {
     const updated = { ...row, score: withWhitelist, score_raw: raw, score_updated_at: now };
     for (const listener of this.listeners) await listener(tx, updated, row.score, now);
     return withWhitelist;
+  }
+
+  /**
+   * The batch form of `rescore` for many IPs in one transaction (bulk report): rows read and scores written
+   * in a few set statements, the same `score()` per row. Listeners run, in IP order, only for rows whose
+   * stored score changed (a listener given an unchanged score has nothing to publish). Returns ip → score.
+   */
+  async rescoreMany(tx: DbExecutor, ips: readonly string[], now: number): Promise<Map<string, number>> {
+    const sorted = [...new Set(ips)].sort();
+    const rows = await getReputations(tx, sorted);
+    const results = new Map<string, number>();
+    const writes: { ip: string; score: number; raw: number }[] = [];
+    const changed: { row: ReputationRow; before: number }[] = [];
+    for (const ip of sorted) {
+      const row = rows.get(ip);
+      if (!row) continue;
+      const input = await this.inputFor(tx, row);
+      const withWhitelist = score(input, this.policy).confidenceLevel;
+      const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
+      writes.push({ ip, score: withWhitelist, raw });
+      results.set(ip, withWhitelist);
+      if (withWhitelist !== row.score) {
+        changed.push({ row: { ...row, score: withWhitelist, score_raw: raw, score_updated_at: now }, before: row.score });
+      }
+    }
+    await setScores(tx, writes, now);
+    for (const { row, before } of changed) {
+      for (const listener of this.listeners) await listener(tx, row, before, now);
+    }
+    return results;
   }
 }
