@@ -64,7 +64,9 @@ export async function applyReports(
     const count = priorReports + 1;
     // A new reporter starts at the ramp's first weight; later reports never lower it (SPEC §5 item 8).
     const weight =
-      count === 1 ? reporterWeight(1, trust, policy) : Math.max(priorWeight, reporterWeight(count, trust, policy));
+      count === 1
+        ? reporterWeight(1, trust, policy)
+        : Math.max(priorWeight, reporterWeight(count, trust, policy));
     reporters.set(ip, {
       ip,
       reporterId: keyId,

@@ -14,8 +14,8 @@ import {
 } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import type { AuthenticatedKey } from './key-service.js';
-import type { ValidReport } from './report-input.js';
 import { applyReports } from './report-batch.js';
+import type { ValidReport } from './report-input.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
 export const MERGE_WINDOW_MS = 15 * 60_000;

@@ -79,7 +79,10 @@ export class ReputationScorer {
       writes.push({ ip, score: withWhitelist, raw });
       results.set(ip, withWhitelist);
       if (withWhitelist !== row.score) {
-        changed.push({ row: { ...row, score: withWhitelist, score_raw: raw, score_updated_at: now }, before: row.score });
+        changed.push({
+          row: { ...row, score: withWhitelist, score_raw: raw, score_updated_at: now },
+          before: row.score,
+        });
       }
     }
     await setScores(tx, writes, now);

@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect } from './database.js';
-import type { ReputationRow } from './reputation-repository.js';
 import type { NewReport } from './reports-repository.js';
+import type { ReputationRow } from './reputation-repository.js';
 
 /**
  * Rows per statement. Well under SQLite's 32,766 bound variables and PostgreSQL's 65,535 parameters for
@@ -224,7 +224,10 @@ export async function upsertContributorTotals(
 }
 
 /** Reputation rows of many IPs (missing IPs are absent from the map). */
-export async function getReputations(db: DbExecutor, ips: readonly string[]): Promise<Map<string, ReputationRow>> {
+export async function getReputations(
+  db: DbExecutor,
+  ips: readonly string[],
+): Promise<Map<string, ReputationRow>> {
   const out = new Map<string, ReputationRow>();
   for (const part of chunks(ips)) {
     const rows = await db.selectFrom('reputations').selectAll().where('ip', 'in', part).execute();
