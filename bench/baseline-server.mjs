@@ -10,7 +10,7 @@ const body = JSON.stringify({
   threatLevel: 'low',
 });
 const port = Number(process.argv[2] ?? 18090);
-createServer((request, response) => {
+createServer((_request, response) => {
   response.writeHead(200, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),

@@ -22,7 +22,15 @@ async function appWithLog(database: TestDatabase, env: Record<string, string>) {
   const store = await Store.open(config.databaseUrl);
   const services = createServices(config, store, new StoreQuotaCounter(store), new FakeClock());
   const app = await buildApp(services, { logger: { ...(defaultLoggerOptions('info') as object), stream } });
-  return { app, services, lines, close: async () => (await app.close(), await store.close()) };
+  return {
+    app,
+    services,
+    lines,
+    close: async () => {
+      await app.close();
+      await store.close();
+    },
+  };
 }
 
 describe('access log', () => {

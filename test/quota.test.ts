@@ -1,14 +1,14 @@
 // Quotas on every engine (SPEC §2.3): exact under concurrency, headers, 429 + Retry-After, UTC rollover, overrides.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ENGINES, skipReason } from './helpers/engines.js';
+import { BACKENDS, backendSkipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
 
-for (const engine of ENGINES) {
-  describe(`quotas (${engine})`, { skip: skipReason(engine) }, () => {
+for (const backend of BACKENDS) {
+  describe(`quotas (${backend.name})`, { skip: backendSkipReason(backend) }, () => {
     let t: TestApp;
     before(async () => {
-      t = await createTestApp(engine);
+      t = await createTestApp(backend.engine, {}, { quota: backend.quota });
     });
     after(async () => t?.close());
 
@@ -126,7 +126,11 @@ for (const engine of ENGINES) {
     });
 
     it('applies tier limits from configuration', async () => {
-      const other = await createTestApp(engine, { VAKT_TIER_LIMITS: 'free.lookups=2' });
+      const other = await createTestApp(
+        backend.engine,
+        { VAKT_TIER_LIMITS: 'free.lookups=2' },
+        { quota: backend.quota },
+      );
       try {
         const key = await other.key('free');
         const go = () =>

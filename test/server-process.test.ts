@@ -146,3 +146,25 @@ describe('vakt serve on SQLite (processes)', () => {
     }
   });
 });
+
+describe('first start on a fresh database', () => {
+  it('creates exactly one operator key when two instances start at once', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      const servers = await Promise.all([
+        startServerProcess({ VAKT_DATABASE_URL: database.url }),
+        startServerProcess({ VAKT_DATABASE_URL: database.url }),
+      ]);
+      try {
+        const printed = servers.flatMap((s) => s.output().match(KEY_LINE) ?? []);
+        assert.equal(new Set(printed).size, 1, servers.map((s) => s.output()).join('\n'));
+      } finally {
+        await Promise.all(servers.map((s) => s.stop()));
+      }
+      const list = await runCli(['keys', 'list', '--json'], { VAKT_DATABASE_URL: database.url });
+      assert.equal(JSON.parse(list.stdout).length, 1);
+    } finally {
+      await database.drop();
+    }
+  });
+});

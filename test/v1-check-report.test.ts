@@ -1,16 +1,16 @@
 // Check and report routes on every engine: SPEC §3.1, §3.3, §2.2, §2.4 and cases 001–004, 009, 010.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ENGINES, skipReason } from './helpers/engines.js';
+import { BACKENDS, backendSkipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
 
-for (const engine of ENGINES) {
-  describe(`check and report (${engine})`, { skip: skipReason(engine) }, () => {
+for (const backend of BACKENDS) {
+  describe(`check and report (${backend.name})`, { skip: backendSkipReason(backend) }, () => {
     let t: TestApp;
     let key: string;
 
     before(async () => {
-      t = await createTestApp(engine);
+      t = await createTestApp(backend.engine, {}, { quota: backend.quota });
       key = await t.key('tier_1');
     });
     after(async () => t?.close());
@@ -251,7 +251,11 @@ for (const engine of ENGINES) {
     });
 
     it('refuses reports against allowlisted addresses', async () => {
-      const other = await createTestApp(engine, { VAKT_ALLOWLIST: '45.83.16.0/24, 2a05:d014:ff:300::/64' });
+      const other = await createTestApp(
+        backend.engine,
+        { VAKT_ALLOWLIST: '45.83.16.0/24, 2a05:d014:ff:300::/64' },
+        { quota: backend.quota },
+      );
       try {
         const k = await other.key('free');
         for (const ip of ['45.83.16.9', '2a05:d014:ff:300::1']) {

@@ -3,14 +3,17 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { migrateToLatest, openDatabase } from '../store/open-database.js';
 import { keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
+import { purgeCommand } from './purge-command.js';
 import { serveCommand } from './serve-command.js';
 
 const HELP = `vakt — IP reputation and threat intelligence
 
 Server:
-  vakt serve                 start the API server (VAKT_* environment variables configure it)
+  vakt serve [--workers N]   start the API server (VAKT_* environment variables configure it);
+                             --workers forks N processes sharing the port
   vakt migrate               bring the database schema up to date
   vakt keys create|list|disable|rotate   manage API keys
+  vakt purge [--dry-run] [--json]        run retention now and report what was removed
 
 Run "vakt <command> --help" for a command's options.`;
 
@@ -36,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand();
       case 'keys':
         return await keysCommand(rest);
+      case 'purge':
+        return await purgeCommand(rest);
       case undefined:
       case 'help':
       case '--help':

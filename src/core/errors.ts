@@ -56,3 +56,17 @@ export class ApiError extends Error {
     return new ApiError(failure.code, failure.message, failure.parameter, headers);
   }
 }
+
+/**
+ * A dependency (database, Redis) is unreachable or did not answer in time. The HTTP layer answers 503
+ * `service_unavailable`; nothing the request asked for was done (SPEC §2.2, §13).
+ */
+export class UnavailableError extends Error {
+  constructor(
+    readonly dependency: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${dependency} is unavailable`, options);
+    this.name = 'UnavailableError';
+  }
+}

@@ -3,6 +3,7 @@ import { displayPrefix, generateApiKey, hashApiKey, parseApiKey, randomBase62 } 
 import { type Failure, failure } from '../core/errors.js';
 import { COUNTERS, type Counter, type Tier, type TierId } from '../core/tiers.js';
 import type { Clock } from '../core/time.js';
+import type { DbExecutor } from '../store/database.js';
 import {
   type ApiKeyRow,
   countKeys,
@@ -87,10 +88,10 @@ export class KeyService {
     return row;
   }
 
-  async create(options: CreateKeyOptions): Promise<CreatedKey> {
+  async create(options: CreateKeyOptions, executor: DbExecutor = this.store.db): Promise<CreatedKey> {
     const key = generateApiKey(options.tier);
     const id = `key_${randomBase62(12)}`;
-    await insertKey(this.store.db, {
+    await insertKey(executor, {
       id,
       name: options.name ?? null,
       tier: options.tier,
@@ -136,6 +137,23 @@ export class KeyService {
     this.cache.clear();
     const updated = await replaceKeyHash(this.store.db, id, hashApiKey(key), displayPrefix(key));
     return updated ? { id, key, tier: row.tier as TierId } : null;
+  }
+
+  /**
+   * On a database that has never had a key, creates one unlimited operator key and returns it; null
+   * otherwise. Safe when several instances start at once: a settings row claims the first start.
+   */
+  async createFirstOperatorKey(): Promise<CreatedKey | null> {
+    return this.store.transaction(async (tx) => {
+      const claimed = await tx
+        .insertInto('settings')
+        .values({ name: 'first_operator_key_at', value: String(this.clock.now()) })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .executeTakeFirst();
+      if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) return null;
+      if ((await countKeys(tx)) > 0) return null;
+      return this.create({ tier: 'unlimited', name: 'operator (created at first start)' }, tx);
+    });
   }
 
   /** True when no key exists yet (first start). */

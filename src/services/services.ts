@@ -11,7 +11,8 @@ import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
-import { type BehaviorSource, TaxiiService } from './taxii-service.js';
+import { RetentionService } from './retention-service.js';
+import { type BehaviorSource, revokeIndicator, TaxiiService } from './taxii-service.js';
 
 export interface Services {
   readonly config: Config;
@@ -24,6 +25,7 @@ export interface Services {
   readonly blacklist: BlacklistService;
   readonly reputation: ReputationService;
   readonly scorer: ReputationScorer;
+  readonly retention: RetentionService;
   readonly taxii: TaxiiService;
 }
 
@@ -48,6 +50,11 @@ export function createServices(
   const taxii = new TaxiiService(store, config, options.behaviors ? { behaviors: options.behaviors } : {});
   // Indicator versions are published in the same transaction as the score change (SPEC §4).
   scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
+  const retention = new RetentionService(store, { retentionDays: config.retentionDays });
+  // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).
+  retention.onPurge(async (tx, ips, now) => {
+    for (const ip of ips) await revokeIndicator(tx, ip, now);
+  });
   return {
     config,
     clock,
@@ -60,5 +67,6 @@ export function createServices(
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
     blacklist: new BlacklistService(store, config.allowlist),
     reputation: new ReputationService(store, scorer, benign),
+    retention,
   };
 }

@@ -118,6 +118,11 @@ function openPostgres(url: string, poolSize: number): OpenDatabase {
   });
   // A dropped idle connection must not crash the process; the next query gets a fresh one.
   pool.on('error', () => {});
+  // Nor may a connection that dies while checked out (PostgreSQL restarting mid-transaction): pg emits
+  // 'error' on the client, which nothing else listens to, and the query in flight already rejects.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

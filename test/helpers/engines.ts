@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -25,7 +26,54 @@ async function postgresReachable(): Promise<boolean> {
   }
 }
 
-const postgresUp = await postgresReachable();
+async function redisReachable(): Promise<boolean> {
+  const client = new Redis(REDIS_TEST_URL, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+const [postgresUp, redisUp] = await Promise.all([postgresReachable(), redisReachable()]);
+
+/** Where usage counters live in a test app: the store's usage table, or Redis (db 15, unique key prefix). */
+export type QuotaBackend = 'store' | 'redis';
+
+/** Why the Redis-backed suites are skipped, or undefined to run them (CI: a missing Redis fails). */
+export function redisSkipReason(): string | undefined {
+  if (redisUp) return undefined;
+  if (process.env.CI) throw new Error(`Redis is required in CI but ${REDIS_TEST_URL} does not answer`);
+  return `Redis is not reachable at ${REDIS_TEST_URL}; start it to run the Redis quota suite`;
+}
+
+/**
+ * The combinations the store/route/quota suites run on: both databases with store counters, and
+ * PostgreSQL with Redis counters (the cluster set-up).
+ */
+export interface Backend {
+  readonly name: string;
+  readonly engine: Engine;
+  readonly quota: QuotaBackend;
+}
+export const BACKENDS: readonly Backend[] = [
+  { name: 'sqlite', engine: 'sqlite', quota: 'store' },
+  { name: 'postgres', engine: 'postgres', quota: 'store' },
+  { name: 'postgres+redis', engine: 'postgres', quota: 'redis' },
+];
+
+export function backendSkipReason(backend: Backend): string | undefined {
+  return skipReason(backend.engine) ?? (backend.quota === 'redis' ? redisSkipReason() : undefined);
+}
 
 /**
  * Why an engine's suite is skipped, or undefined to run it. In CI every engine is required: a missing

@@ -1,6 +1,6 @@
 // Maps every failure, ours and Fastify's own, to the JSON error body of SPEC §2.2; no stack or SQL leaks.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
+import { ApiError, ERROR_STATUS, type ErrorCode, UnavailableError } from '../../core/errors.js';
 
 export interface ErrorBody {
   error: string;
@@ -74,6 +74,7 @@ export function toApiError(error: unknown): ApiError {
 
 // Database or cache connections that are down: answer 503 fast instead of 500 (SPEC §2.2, issue on outages).
 function isUnavailable(error: unknown): boolean {
+  if (error instanceof UnavailableError) return true;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (
@@ -95,7 +96,7 @@ function isUnavailable(error: unknown): boolean {
     }
   }
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|database is locked/i.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|database is locked|not queryable|the database system is (starting up|shutting down)/i.test(
     message,
   );
 }

@@ -1,5 +1,5 @@
 // Schema migrations, written once with Kysely's schema builder; the few type names that differ come from `types`.
-import type { Kysely, Migration } from 'kysely';
+import { type CreateTableBuilder, type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from '../database.js';
 import { taxiiMigration } from './taxii.js';
 
@@ -107,12 +107,15 @@ function initial(dialect: Dialect): Migration {
         .addColumn('events', t.bigint, (c) => c.notNull().defaultTo(0))
         .addPrimaryKeyConstraint('reputation_days_pk', ['ip', 'day'])
         .execute();
-      let reports = db.schema.createTable('reports');
+      // Raw telemetry (SPEC §6). PostgreSQL: range-partitioned by `day` so retention drops whole
+      // partitions; the partition key must be part of the primary key, hence (day, id). SQLite: a plain
+      // table with a day index for batched deletes. Partitions are managed in ../partitions.ts.
+      let reports: CreateTableBuilder<'reports', string> = db.schema.createTable('reports');
       reports =
         dialect === 'sqlite'
           ? reports.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-          : reports.addColumn('id', 'bigserial', (c) => c.primaryKey());
-      await reports
+          : reports.addColumn('id', 'bigserial', (c) => c.notNull());
+      reports = reports
         .addColumn('ip', 'text', (c) => c.notNull())
         .addColumn('ip_key', t.blob, (c) => c.notNull())
         .addColumn('key_id', 'text', (c) => c.notNull())
@@ -122,8 +125,17 @@ function initial(dialect: Dialect): Migration {
         .addColumn('comment', 'text')
         .addColumn('reported_at', t.bigint, (c) => c.notNull())
         .addColumn('received_at', t.bigint, (c) => c.notNull())
-        .addColumn('day', 'integer', (c) => c.notNull())
-        .execute();
+        .addColumn('day', 'integer', (c) => c.notNull());
+      if (dialect === 'postgres') {
+        reports = reports
+          .addPrimaryKeyConstraint('reports_pk', ['day', 'id'])
+          .modifyEnd(sql`partition by range (day)`);
+      }
+      await reports.execute();
+      if (dialect === 'postgres') {
+        // Catches rows outside every daily partition (old back-dated reports); see partitions.ts.
+        await sql`create table reports_default partition of reports default`.execute(db);
+      }
       await db.schema
         .createIndex('reports_merge_idx')
         .on('reports')
