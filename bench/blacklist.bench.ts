@@ -67,7 +67,11 @@ async function time<T>(label: string, work: () => Promise<T>, runs = 5): Promise
 const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-'));
 try {
   console.log(machine());
-  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const url = `sqlite:${join(dir, 'vakt.db')}`;
   await (await Store.open(url)).close();
   const raw = new BetterSqlite3(join(dir, 'vakt.db'));
@@ -113,7 +117,9 @@ try {
     'bare SQLite SELECT of the 350k rows',
     async () =>
       raw
-        .prepare('select ip from reputations where score >= 50 order by score desc, last_seen desc, ip desc limit ?')
+        .prepare(
+          'select ip from reputations where score >= 50 order by score desc, last_seen desc, ip desc limit ?',
+        )
         .pluck()
         .all(LISTED) as string[],
   );
@@ -164,7 +170,11 @@ try {
       5,
     );
   }
-  console.log(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average at end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   await app.close();
   await store.close();
   raw.close();
