@@ -1,9 +1,9 @@
 // Blacklist and bulk-report benchmark on 1,000,000 reputations built from ../shared/data/blocklists (SQLite).
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { loadConfig } from '../src/config/config.js';
 import { isPublicIp, parseIp } from '../src/core/ip.js';
@@ -11,15 +11,12 @@ import { buildApp } from '../src/http/build-app.js';
 import { StoreQuotaCounter } from '../src/quota/store-quota-counter.js';
 import { createServices } from '../src/services/services.js';
 import { Store } from '../src/store/store.js';
+import { sharedDataFile } from '../test/support/shared-data.js';
 import { machine } from './lib.js';
 
 const TOTAL = 1_000_000;
 const LISTED = 350_000;
-const dataDir =
-  [
-    resolve(process.cwd(), '../shared/data/blocklists'),
-    resolve(process.cwd(), '../../shared/data/blocklists'),
-  ].find((d) => existsSync(d)) ?? '../shared/data/blocklists';
+const dataDir = sharedDataFile('blocklists') ?? '../shared/data/blocklists';
 
 function* blocklistFiles(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
@@ -52,7 +49,7 @@ function addresses(): string[] {
   return [...seen];
 }
 
-async function time<T>(label: string, work: () => Promise<T>, runs = 3): Promise<T> {
+async function time<T>(label: string, work: () => Promise<T>, runs = 5): Promise<T> {
   let result: T | undefined;
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -70,6 +67,11 @@ async function time<T>(label: string, work: () => Promise<T>, runs = 3): Promise
 const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-'));
 try {
   console.log(machine());
+  console.log(
+    `load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const url = `sqlite:${join(dir, 'vakt.db')}`;
   await (await Store.open(url)).close();
   const raw = new BetterSqlite3(join(dir, 'vakt.db'));
@@ -115,7 +117,9 @@ try {
     'bare SQLite SELECT of the 350k rows',
     async () =>
       raw
-        .prepare('select ip from reputations where score >= 50 order by score desc, last_seen desc limit ?')
+        .prepare(
+          'select ip from reputations where score >= 50 order by score desc, last_seen desc, ip desc limit ?',
+        )
         .pluck()
         .all(LISTED) as string[],
   );
@@ -163,9 +167,14 @@ try {
         if (res.json().accepted !== 10_000) throw new Error(res.body.slice(0, 300));
         return res;
       },
-      3,
+      5,
     );
   }
+  console.log(
+    `load average at end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   await app.close();
   await store.close();
   raw.close();

@@ -177,18 +177,18 @@ for (const engine of ENGINES) {
     it('stores all rows or none when the request fails midway', async () => {
       const before = await reportCount();
       const service = t.services.reports;
-      const original = service.apply.bind(service);
-      let calls = 0;
-      service.apply = async (...args: Parameters<typeof service.apply>) => {
-        if (++calls === 500) throw new Error('simulated crash');
-        return original(...args);
+      const original = service.applyMany.bind(service);
+      // Every row is written by then; the crash must roll all of them back.
+      service.applyMany = async (...args: Parameters<typeof service.applyMany>) => {
+        await original(...args);
+        throw new Error('simulated crash');
       };
       try {
         const rows = ips(1000, 400_000).map((ip) => `${ip},brute_force`);
         const res = await bulk(`${rows.join('\n')}\n`, 'text/csv');
         assert.equal(res.statusCode, 500);
       } finally {
-        service.apply = original;
+        service.applyMany = original;
       }
       assert.equal(await reportCount(), before);
       const leftover = await t.store.db

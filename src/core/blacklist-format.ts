@@ -78,7 +78,41 @@ export interface BlacklistFormatOptions {
   readonly nftables?: NftablesOptions;
 }
 
-type Rows = Iterable<BlacklistEntry> | AsyncIterable<BlacklistEntry>;
+/** Rows one by one, or (from the blacklist service) whole pages of rows: one await per page, not per row. */
+type Rows = Iterable<BlacklistEntry> | AsyncIterable<BlacklistEntry | readonly BlacklistEntry[]>;
+
+const BATCH = 2000;
+
+/** Regroups any Rows into arrays so the writers' per-row work is synchronous. */
+async function* batches(rows: Rows): AsyncGenerator<readonly BlacklistEntry[]> {
+  let pending: BlacklistEntry[] = [];
+  if (Symbol.iterator in rows) {
+    for (const row of rows) {
+      pending.push(row);
+      if (pending.length >= BATCH) {
+        yield pending;
+        pending = [];
+      }
+    }
+  } else {
+    for await (const item of rows) {
+      if (Array.isArray(item)) {
+        if (pending.length > 0) {
+          yield pending;
+          pending = [];
+        }
+        yield item as readonly BlacklistEntry[];
+        continue;
+      }
+      pending.push(item as BlacklistEntry);
+      if (pending.length >= BATCH) {
+        yield pending;
+        pending = [];
+      }
+    }
+  }
+  if (pending.length > 0) yield pending;
+}
 
 // Output is batched into chunks of about this many characters: one yield per row would cost a
 // microtask (and, behind a stream, a write) per line on lists of 10^5 rows.
@@ -130,9 +164,10 @@ function isSingle(text: string, version: 4 | 6): boolean {
 /** `plaintext`: one address or CIDR per line (SPEC §3.2), as CSF and `ipset` updaters read it. */
 export async function* writePlaintext(rows: Rows): AsyncGenerator<string> {
   const buffer = new ChunkBuffer();
-  for await (const row of rows) {
-    if (buffer.push(`${checkedEntry(row)}\n`)) yield buffer.take();
-  }
+  for await (const batch of batches(rows))
+    for (const row of batch) {
+      if (buffer.push(`${checkedEntry(row)}\n`)) yield buffer.take();
+    }
   if (!buffer.empty) yield buffer.take();
 }
 
@@ -142,9 +177,10 @@ export async function* writeNginx(rows: Rows, meta: BlacklistMeta): AsyncGenerat
   buffer.push(
     `# Vakt blacklist, generated ${new Date(meta.generatedAt).toISOString()}, ${meta.count} addresses\n`,
   );
-  for await (const row of rows) {
-    if (buffer.push(`${checkedEntry(row)} 1;\n`)) yield buffer.take();
-  }
+  for await (const batch of batches(rows))
+    for (const row of batch) {
+      if (buffer.push(`${checkedEntry(row)} 1;\n`)) yield buffer.take();
+    }
   yield buffer.take();
 }
 
@@ -174,11 +210,12 @@ export async function* writeJson(rows: Rows, meta: BlacklistMeta): AsyncGenerato
   };
   buffer.push(`{"meta":${JSON.stringify(head)},"data":[`);
   let first = true;
-  for await (const row of rows) {
-    const item = JSON.stringify(dataObject(row));
-    if (buffer.push(first ? item : `,${item}`)) yield buffer.take();
-    first = false;
-  }
+  for await (const batch of batches(rows))
+    for (const row of batch) {
+      const item = JSON.stringify(dataObject(row));
+      if (buffer.push(first ? item : `,${item}`)) yield buffer.take();
+      first = false;
+    }
   buffer.push(']}');
   yield buffer.take();
 }
@@ -203,19 +240,20 @@ export function csvField(value: string | number | null): string {
 export async function* writeCsv(rows: Rows): AsyncGenerator<string> {
   const buffer = new ChunkBuffer();
   buffer.push(`${CSV_HEADER}\r\n`);
-  for await (const row of rows) {
-    const line = [
-      csvField(row.ip),
-      csvField(row.confidenceLevel),
-      csvField(row.lastSeen),
-      csvField(row.sessions),
-      csvField(row.protocols.join('|')),
-      csvField(row.countryCode),
-      csvField(row.asn),
-      csvField(row.asnOrg),
-    ].join(',');
-    if (buffer.push(`${line}\r\n`)) yield buffer.take();
-  }
+  for await (const batch of batches(rows))
+    for (const row of batch) {
+      const line = [
+        csvField(row.ip),
+        csvField(row.confidenceLevel),
+        csvField(row.lastSeen),
+        csvField(row.sessions),
+        csvField(row.protocols.join('|')),
+        csvField(row.countryCode),
+        csvField(row.asn),
+        csvField(row.asnOrg),
+      ].join(',');
+      if (buffer.push(`${line}\r\n`)) yield buffer.take();
+    }
   yield buffer.take();
 }
 
@@ -289,19 +327,20 @@ export async function* writeIpset(
     buffer.push(createLine(temp[version], version));
     buffer.push(`flush ${temp[version]}\n`);
   }
-  for await (const row of rows) {
-    const entry = checkedEntry(row);
-    const lines =
-      // hash:net cannot hold a /0; two halves cover the same addresses.
-      entry === '0.0.0.0/0'
-        ? ['0.0.0.0/1', '128.0.0.0/1']
-        : entry === '::/0'
-          ? ['::/1', '8000::/1']
-          : [entry];
-    for (const line of lines) {
-      if (buffer.push(`add ${temp[row.version]} ${line} -exist\n`)) yield buffer.take();
+  for await (const batch of batches(rows))
+    for (const row of batch) {
+      const entry = checkedEntry(row);
+      const lines =
+        // hash:net cannot hold a /0; two halves cover the same addresses.
+        entry === '0.0.0.0/0'
+          ? ['0.0.0.0/1', '128.0.0.0/1']
+          : entry === '::/0'
+            ? ['::/1', '8000::/1']
+            : [entry];
+      for (const line of lines) {
+        if (buffer.push(`add ${temp[row.version]} ${line} -exist\n`)) yield buffer.take();
+      }
     }
-  }
   for (const version of [4, 6] as const) {
     buffer.push(`swap ${temp[version]} ${live[version]}\n`);
     buffer.push(`destroy ${temp[version]}\n`);
@@ -372,13 +411,14 @@ export async function* writeNftables(
     pending[set] = [];
     return buffer.push(`add element inet ${table} ${set} { ${elements.join(', ')} }\n`);
   };
-  for await (const row of rows) {
-    const entry = checkedEntry(row);
-    const single = isSingle(entry, row.version);
-    const set = row.version === 4 ? (single ? 'v4' : 'v4net') : single ? 'v6' : 'v6net';
-    pending[set].push(single ? splitEntry(entry, row.version).address : entry);
-    if (pending[set].length >= NFT_BATCH && flush(set)) yield buffer.take();
-  }
+  for await (const batch of batches(rows))
+    for (const row of batch) {
+      const entry = checkedEntry(row);
+      const single = isSingle(entry, row.version);
+      const set = row.version === 4 ? (single ? 'v4' : 'v4net') : single ? 'v6' : 'v6net';
+      pending[set].push(single ? splitEntry(entry, row.version).address : entry);
+      if (pending[set].length >= NFT_BATCH && flush(set)) yield buffer.take();
+    }
   for (const set of ['v4', 'v4net', 'v6', 'v6net'] as const) flush(set);
   yield buffer.take();
 }

@@ -39,7 +39,7 @@ export interface BlacklistSession {
   /** True when more addresses qualify than `limit` allowed and the tier cap (not the caller) set it. */
   readonly cutByTierCap: boolean;
   etagFor(count: number): Promise<string>;
-  entries(count: number): AsyncGenerator<BlacklistEntry>;
+  entries(count: number): AsyncGenerator<BlacklistEntry | BlacklistEntry[]>;
   release(): Promise<void>;
 }
 
@@ -170,7 +170,7 @@ export class BlacklistService {
     details: boolean,
     count: number,
     release: () => Promise<void>,
-  ): AsyncGenerator<BlacklistEntry> {
+  ): AsyncGenerator<BlacklistEntry | BlacklistEntry[]> {
     try {
       const pages = blacklistPages(snapshot.db, filter, schema, count, PAGE_SIZE);
       if (!aggregate) {
@@ -180,7 +180,7 @@ export class BlacklistService {
             schema,
             page.map((r) => r.ip),
           );
-          for (const row of page) yield toEntry(row, protocols.get(row.ip) ?? []);
+          yield page.map((row) => toEntry(row, protocols.get(row.ip) ?? []));
         }
         return;
       }
@@ -214,7 +214,7 @@ function toEntry(row: BlacklistRow, protocols: readonly string[]): BlacklistEntr
 async function* aggregated(
   pages: AsyncGenerator<BlacklistRow[]>,
   details: boolean,
-): AsyncGenerator<BlacklistEntry> {
+): AsyncGenerator<BlacklistEntry | BlacklistEntry[]> {
   const builder = new RangeSetBuilder();
   const members: { key: bigint; row: BlacklistRow }[] = [];
   for await (const page of pages) {
@@ -230,10 +230,15 @@ async function* aggregated(
   });
   // IPv4 keys (::ffff:0:0/96) sort below every public IPv6 key, matching forEachCidr's v4-then-v6 order.
   if (!details) {
-    for (const cidr of cidrs) yield { ...EMPTY_DETAILS, ip: cidr.text, version: cidr.version };
+    for (let i = 0; i < cidrs.length; i += 5000) {
+      yield cidrs
+        .slice(i, i + 5000)
+        .map((cidr) => ({ ...EMPTY_DETAILS, ip: cidr.text, version: cidr.version }));
+    }
     return;
   }
   let index = 0;
+  let out: BlacklistEntry[] = [];
   for (const cidr of cidrs) {
     const parsed = parseIp(cidr.address);
     if (!parsed.ok) continue;
@@ -259,7 +264,7 @@ async function* aggregated(
       asn = asn === undefined || asn === row.asn ? row.asn : null;
       asnOrg = asnOrg === undefined || asnOrg === row.asn_org ? row.asn_org : null;
     }
-    yield {
+    out.push({
       ip: cidr.text,
       version: cidr.version,
       confidenceLevel: confidence,
@@ -269,8 +274,13 @@ async function* aggregated(
       countryCode: country ?? null,
       asn: asn ?? null,
       asnOrg: asnOrg ?? null,
-    };
+    });
+    if (out.length >= 5000) {
+      yield out;
+      out = [];
+    }
   }
+  if (out.length > 0) yield out;
 }
 
 const EMPTY_DETAILS = {

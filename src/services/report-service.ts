@@ -16,6 +16,7 @@ import {
 import type { Store } from '../store/store.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { AuthenticatedKey } from './key-service.js';
+import { applyReports } from './report-batch.js';
 import type { ValidReport } from './report-input.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
@@ -121,5 +122,23 @@ export class ReportService {
       weight: weightDelta,
       reportedAt: report.reportedAt,
     });
+  }
+
+  /**
+   * The set-based form of `apply` for many reports by one key (bulk report): same aggregates, a few
+   * statements per 500 rows. The caller owns the transaction, the IP locks and the rescore.
+   */
+  async applyMany(
+    tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+    key: AuthenticatedKey,
+    reports: readonly ValidReport[],
+    now: number,
+  ): Promise<void> {
+    const trust = reporterTrust(
+      key.trust,
+      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
+      this.policy,
+    );
+    await applyReports(tx, key.id, trust, this.policy, reports, now);
   }
 }

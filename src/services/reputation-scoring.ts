@@ -3,6 +3,7 @@ import { type IpAddress, ipFromKey } from '../core/ip.js';
 import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
 import type { DbExecutor } from '../store/database.js';
 import { feedListingsFor } from '../store/feed-repository.js';
+import { getReputations, setScores } from '../store/report-batch-repository.js';
 import { getReputation, type ReputationRow, setScore } from '../store/reputation-repository.js';
 import type { BenignSources } from './benign-sources.js';
 import {
@@ -106,26 +107,6 @@ export class ReputationScorer {
     return score(await this.inputFor(db, row, ignoreWhitelist), this.policy);
   }
 
-  /**
-   * rescore for many IPs, reading their aggregates in a few batched statements (evidence ingest).
-   * Same result as calling rescore for each IP.
-   */
-  async rescoreMany(tx: DbExecutor, ips: readonly string[], now: number): Promise<void> {
-    const aggregates = await sensorScoringAggregatesMany(tx, ips);
-    for (let i = 0; i < ips.length; i += 500) {
-      const rows = await tx
-        .selectFrom('reputations')
-        .selectAll()
-        .where('ip', 'in', ips.slice(i, i + 500))
-        .execute();
-      for (const row of rows) {
-        const sensor = aggregates.get(row.ip);
-        if (sensor)
-          await this.store(tx, row, this.inputFrom(row, sensor, await feedsFor(tx, row), false), now);
-      }
-    }
-  }
-
   private async store(
     tx: DbExecutor,
     row: ReputationRow,
@@ -152,5 +133,46 @@ export class ReputationScorer {
     const row = await getReputation(tx, ip);
     if (!row) return 0;
     return this.store(tx, row, await this.inputWithSeverity(tx, row), now);
+  }
+
+  /**
+   * The batch form of `rescore` for many IPs in one transaction (bulk report, evidence ingest): rows read and scores written
+   * in a few set statements, the same `score()` per row. Listeners run, in IP order, only for rows whose
+   * stored score changed (a listener given an unchanged score has nothing to publish). Returns ip → score.
+   */
+  async rescoreMany(tx: DbExecutor, ips: readonly string[], now: number): Promise<Map<string, number>> {
+    const sorted = [...new Set(ips)].sort();
+    const rows = await getReputations(tx, sorted);
+    const results = new Map<string, number>();
+    const writes: { ip: string; score: number; raw: number; maxSeverity: number }[] = [];
+    const changed: { row: ReputationRow; before: number }[] = [];
+    const aggregates = await sensorScoringAggregatesMany(tx, sorted);
+    for (const ip of sorted) {
+      const row = rows.get(ip);
+      const sensor = aggregates.get(ip);
+      if (!row || !sensor) continue;
+      const { input, maxSeverity } = this.inputFrom(row, sensor, await feedsFor(tx, row), false);
+      const withWhitelist = score(input, this.policy).confidenceLevel;
+      const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
+      writes.push({ ip, score: withWhitelist, raw, maxSeverity });
+      results.set(ip, withWhitelist);
+      if (withWhitelist !== row.score || maxSeverity !== row.max_severity) {
+        changed.push({
+          row: {
+            ...row,
+            score: withWhitelist,
+            score_raw: raw,
+            score_updated_at: now,
+            max_severity: maxSeverity,
+          },
+          before: row.score,
+        });
+      }
+    }
+    await setScores(tx, writes, now);
+    for (const { row, before } of changed) {
+      for (const listener of this.listeners) await listener(tx, row, before, now);
+    }
+    return results;
   }
 }

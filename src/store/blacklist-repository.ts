@@ -197,12 +197,9 @@ export async function* blacklistPages(
     ]);
     if (after) {
       const { score, lastSeen, ip } = after;
+      // One row-value comparison: both engines turn it into a single index range start.
       query = query.where((eb: Rep) =>
-        eb.or([
-          eb(column, '<', score),
-          eb.and([eb(column, '=', score), eb('last_seen', '<', lastSeen)]),
-          eb.and([eb(column, '=', score), eb('last_seen', '=', lastSeen), eb('ip', '<', ip)]),
-        ]),
+        eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)),
       );
     }
     const rows = (await query

@@ -291,6 +291,27 @@ function enrichment(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration 0006: list-order indexes matching the blacklist ORDER BY exactly (ip is the tie-break), one
+ * per score column, so keyset pages, the fingerprint and the tier-cap probe are index range reads with
+ * no sort. They cover the old (score, last_seen) index as a prefix, which is dropped to spare writes.
+ */
+const blacklistIndexes: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createIndex('reputations_list_idx')
+      .on('reputations')
+      .columns(['score desc', 'last_seen desc', 'ip desc'])
+      .execute();
+    await db.schema
+      .createIndex('reputations_list_raw_idx')
+      .on('reputations')
+      .columns(['score_raw desc', 'last_seen desc', 'ip desc'])
+      .execute();
+    await db.schema.dropIndex('reputations_score_idx').execute();
+  },
+};
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -298,5 +319,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0003-taxii': taxiiMigration(dialect),
     '0004-evidence': evidence(dialect),
     '0005-enrichment': enrichment(dialect),
+    '0006-blacklist': blacklistIndexes,
   };
 }

@@ -1,0 +1,120 @@
+// The set-based form of ReportService.apply for many reports in one transaction: deltas summed in memory, written in chunks.
+import { reporterWeight, type ScoringPolicy } from '../core/scoring.js';
+import { utcDay } from '../core/time.js';
+import type { DbExecutor } from '../store/database.js';
+import {
+  type ContributorDelta,
+  insertReports,
+  type ReporterDelta,
+  reporterRows,
+  upsertCategories,
+  upsertContributorTotals,
+  upsertDayReports,
+  upsertReporters,
+} from '../store/report-batch-repository.js';
+import type { ValidReport } from './report-input.js';
+
+/**
+ * Writes `reports` (in order) by one reporter with trust `trust`, with exactly the aggregates that applying
+ * them one by one with ReportService.apply would leave: first/last seen widened, one reporter row per IP
+ * whose weight follows the same ramp and is never lowered, each category counted once per report, day
+ * counts by reportedAt day, last_reported_at the maximum. The caller holds the IP locks and rescores.
+ */
+export async function applyReports(
+  tx: DbExecutor,
+  keyId: string,
+  trust: number,
+  policy: ScoringPolicy,
+  reports: readonly ValidReport[],
+  now: number,
+): Promise<void> {
+  if (reports.length === 0) return;
+  await insertReports(
+    tx,
+    reports.map((report) => ({
+      ip: report.ip.text,
+      ipKey: report.ip.key,
+      keyId,
+      category: report.categories[0] ?? 'other',
+      categories: report.categories,
+      protocol: report.protocol,
+      comment: report.comment,
+      reportedAt: report.reportedAt,
+      receivedAt: now,
+      day: utcDay(report.reportedAt),
+    })),
+  );
+
+  const ips = [...new Set(reports.map((r) => r.ip.text))];
+  const stored = await reporterRows(tx, keyId, ips);
+  const reporters = new Map<string, ReporterDelta & { initialWeight: number; isNew: boolean }>();
+  const totals = new Map<string, ContributorDelta>();
+  const categories = new Map<string, { ip: string; category: string; count: number }>();
+  const days = new Map<string, { ip: string; day: number; reports: number }>();
+
+  for (const report of reports) {
+    const ip = report.ip.text;
+    const at = report.reportedAt;
+
+    const previous = reporters.get(ip);
+    const existing = stored.get(ip);
+    const priorReports = previous ? (existing?.reports ?? 0) + previous.reports : (existing?.reports ?? 0);
+    const priorWeight = previous ? previous.weight : (existing?.weight ?? 0);
+    const isNew = previous ? previous.isNew : existing === undefined;
+    const count = priorReports + 1;
+    // A new reporter starts at the ramp's first weight; later reports never lower it (SPEC §5 item 8).
+    const weight =
+      count === 1
+        ? reporterWeight(1, trust, policy)
+        : Math.max(priorWeight, reporterWeight(count, trust, policy));
+    reporters.set(ip, {
+      ip,
+      reporterId: keyId,
+      reports: (previous?.reports ?? 0) + 1,
+      weight,
+      firstReportedAt: previous ? previous.firstReportedAt : at,
+      lastReportedAt: previous ? Math.max(previous.lastReportedAt, at) : at,
+      initialWeight: previous ? previous.initialWeight : (existing?.weight ?? 0),
+      isNew,
+    });
+
+    const total = totals.get(ip);
+    totals.set(ip, {
+      ip: report.ip,
+      firstAt: total ? Math.min(total.firstAt, at) : at,
+      lastAt: total ? Math.max(total.lastAt, at) : at,
+      reports: (total?.reports ?? 0) + 1,
+      newReporters: 0,
+      weight: 0,
+    });
+
+    for (const category of new Set(report.categories)) {
+      const key = `${ip}\u0000${category}`;
+      const entry = categories.get(key);
+      if (entry) entry.count++;
+      else categories.set(key, { ip, category, count: 1 });
+    }
+    const day = utcDay(at);
+    const dayKey = `${ip}\u0000${day}`;
+    const dayEntry = days.get(dayKey);
+    if (dayEntry) dayEntry.reports++;
+    else days.set(dayKey, { ip, day, reports: 1 });
+  }
+
+  const contributor: ContributorDelta[] = [];
+  for (const [ip, total] of totals) {
+    const reporter = reporters.get(ip);
+    contributor.push({
+      ...total,
+      newReporters: reporter?.isNew ? 1 : 0,
+      weight: reporter ? reporter.weight - reporter.initialWeight : 0,
+    });
+  }
+  await upsertContributorTotals(tx, contributor, now);
+  await upsertReporters(
+    tx,
+    [...reporters.values()].map(({ initialWeight: _w, isNew: _n, ...delta }) => delta),
+  );
+  await upsertCategories(tx, [...categories.values()]);
+  await upsertDayReports(tx, [...days.values()]);
+}

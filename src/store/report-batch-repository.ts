@@ -1,0 +1,252 @@
+// Set-based writes for many reports in one transaction (bulk report, SPEC §3.4): IN-list reads, multi-row upserts.
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { DbExecutor, Dialect } from './database.js';
+import type { NewReport } from './reports-repository.js';
+import type { ReputationRow } from './reputation-repository.js';
+
+/**
+ * Rows per statement. Well under SQLite's 32,766 bound variables and PostgreSQL's 65,535 parameters for
+ * the widest statement here (13 columns), and IN lists stay short enough to plan as index probes.
+ */
+export const BATCH_ROWS = 500;
+
+export function chunks<T>(items: readonly T[], size = BATCH_ROWS): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Locks many IPs for the rest of the transaction (PostgreSQL advisory locks; SQLite's write lock already
+ * covers them). Taken in ascending lock-key order, each key once, so two batches sharing IPs cannot
+ * deadlock; callers take them before anything else (the TAXII clock in particular).
+ */
+export async function lockIps(tx: DbExecutor, dialect: Dialect, ips: readonly string[]): Promise<void> {
+  if (dialect !== 'postgres' || ips.length === 0) return;
+  await sql`select count(pg_advisory_xact_lock(k)) from (
+    select distinct hashtextextended(x, 7461) as k from unnest(${[...ips]}::text[]) as x order by k
+  ) as ordered`.execute(tx);
+}
+
+/** `ip \0 category` for every (ip, category) this key reported at or after `since` (server receive time). */
+export async function recentReportKeys(
+  db: DbExecutor,
+  keyId: string,
+  ips: readonly string[],
+  since: number,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const part of chunks(ips)) {
+    const rows = await db
+      .selectFrom('reports')
+      .select(['ip', 'category'])
+      .distinct()
+      .where('key_id', '=', keyId)
+      .where('ip', 'in', part)
+      .where('received_at', '>=', since)
+      .execute();
+    for (const row of rows) out.add(`${row.ip}\u0000${row.category}`);
+  }
+  return out;
+}
+
+export async function insertReports(tx: DbExecutor, reports: readonly NewReport[]): Promise<void> {
+  for (const part of chunks(reports)) {
+    await tx
+      .insertInto('reports')
+      .values(
+        part.map((report) => ({
+          ip: report.ip,
+          ip_key: report.ipKey,
+          key_id: report.keyId,
+          category: report.category,
+          categories: report.categories.join(','),
+          protocol: report.protocol,
+          comment: report.comment,
+          reported_at: report.reportedAt,
+          received_at: report.receivedAt,
+          day: report.day,
+        })),
+      )
+      .execute();
+  }
+}
+
+/** The existing rows of one reporter for many IPs. */
+export async function reporterRows(
+  db: DbExecutor,
+  reporterId: string,
+  ips: readonly string[],
+): Promise<Map<string, { reports: number; weight: number }>> {
+  const out = new Map<string, { reports: number; weight: number }>();
+  for (const part of chunks(ips)) {
+    const rows = await db
+      .selectFrom('reputation_reporters')
+      .select(['ip', 'reports', 'weight'])
+      .where('reporter_id', '=', reporterId)
+      .where('ip', 'in', part)
+      .execute();
+    for (const row of rows) out.set(row.ip, { reports: Number(row.reports), weight: Number(row.weight) });
+  }
+  return out;
+}
+
+export interface ReporterDelta {
+  readonly ip: string;
+  readonly reporterId: string;
+  /** Reports added. */
+  readonly reports: number;
+  /** The new absolute weight (already never lower than the stored one). */
+  readonly weight: number;
+  /** reportedAt of the first added report (kept only when the row is new). */
+  readonly firstReportedAt: number;
+  /** Latest reportedAt among the added reports. */
+  readonly lastReportedAt: number;
+}
+
+/** Each (ip, reporter) at most once per call (one conflict key per statement, as PostgreSQL requires). */
+export async function upsertReporters(tx: DbExecutor, deltas: readonly ReporterDelta[]): Promise<void> {
+  for (const part of chunks(deltas)) {
+    await tx
+      .insertInto('reputation_reporters')
+      .values(
+        part.map((d) => ({
+          ip: d.ip,
+          reporter_id: d.reporterId,
+          reports: d.reports,
+          weight: d.weight,
+          first_reported_at: d.firstReportedAt,
+          last_reported_at: d.lastReportedAt,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.columns(['ip', 'reporter_id']).doUpdateSet({
+          reports: sql<number>`reputation_reporters.reports + excluded.reports`,
+          weight: sql<number>`excluded.weight`,
+          last_reported_at: sql<number>`case when excluded.last_reported_at > reputation_reporters.last_reported_at then excluded.last_reported_at else reputation_reporters.last_reported_at end`,
+        }),
+      )
+      .execute();
+  }
+}
+
+/** Each (ip, category) at most once per call. */
+export async function upsertCategories(
+  tx: DbExecutor,
+  deltas: readonly { ip: string; category: string; count: number }[],
+): Promise<void> {
+  for (const part of chunks(deltas)) {
+    await tx
+      .insertInto('reputation_categories')
+      .values(part.map((d) => ({ ip: d.ip, category: d.category, count: d.count })))
+      .onConflict((oc) =>
+        oc
+          .columns(['ip', 'category'])
+          .doUpdateSet({ count: sql<number>`reputation_categories.count + excluded.count` }),
+      )
+      .execute();
+  }
+}
+
+/** Each (ip, day) at most once per call; adds to `reports` only. */
+export async function upsertDayReports(
+  tx: DbExecutor,
+  deltas: readonly { ip: string; day: number; reports: number }[],
+): Promise<void> {
+  for (const part of chunks(deltas)) {
+    await tx
+      .insertInto('reputation_days')
+      .values(part.map((d) => ({ ip: d.ip, day: d.day, reports: d.reports, sessions: 0, events: 0 })))
+      .onConflict((oc) =>
+        oc
+          .columns(['ip', 'day'])
+          .doUpdateSet({ reports: sql<number>`reputation_days.reports + excluded.reports` }),
+      )
+      .execute();
+  }
+}
+
+export interface ContributorDelta {
+  readonly ip: { readonly text: string; readonly key: Buffer; readonly version: 4 | 6 };
+  /** Earliest and latest reportedAt added (widen first/last seen). */
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly reports: number;
+  readonly newReporters: number;
+  readonly weight: number;
+}
+
+const widest = (column: string, op: '<' | '>') =>
+  sql<number>`case when excluded.${sql.ref(column)} ${sql.raw(op)} reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
+
+/**
+ * Creates missing reputation rows and adds contributor totals, one row per IP per call: the batch form of
+ * touchReputation + addContributorTotals.
+ */
+export async function upsertContributorTotals(
+  tx: DbExecutor,
+  deltas: readonly ContributorDelta[],
+  now: number,
+): Promise<void> {
+  for (const part of chunks(deltas)) {
+    await tx
+      .insertInto('reputations')
+      .values(
+        part.map((d) => ({
+          ip: d.ip.text,
+          ip_key: d.ip.key,
+          ip_version: d.ip.version,
+          first_seen: d.firstAt,
+          last_seen: d.lastAt,
+          score: 0,
+          score_raw: 0,
+          score_updated_at: now,
+          stix_id: randomUUID(),
+          report_count: d.reports,
+          distinct_reporters: d.newReporters,
+          contributor_weight: d.weight,
+          last_reported_at: d.lastAt,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.column('ip').doUpdateSet({
+          first_seen: widest('first_seen', '<'),
+          last_seen: widest('last_seen', '>'),
+          report_count: sql<number>`reputations.report_count + excluded.report_count`,
+          distinct_reporters: sql<number>`reputations.distinct_reporters + excluded.distinct_reporters`,
+          contributor_weight: sql<number>`reputations.contributor_weight + excluded.contributor_weight`,
+          last_reported_at: sql<number>`case when reputations.last_reported_at is null or reputations.last_reported_at < excluded.last_reported_at then excluded.last_reported_at else reputations.last_reported_at end`,
+        }),
+      )
+      .execute();
+  }
+}
+
+/** Reputation rows of many IPs (missing IPs are absent from the map). */
+export async function getReputations(
+  db: DbExecutor,
+  ips: readonly string[],
+): Promise<Map<string, ReputationRow>> {
+  const out = new Map<string, ReputationRow>();
+  for (const part of chunks(ips)) {
+    const rows = await db.selectFrom('reputations').selectAll().where('ip', 'in', part).execute();
+    for (const row of rows) out.set(row.ip, row);
+  }
+  return out;
+}
+
+/** Stores many scores with one `UPDATE … FROM (VALUES …)` per chunk (SQLite ≥ 3.33, PostgreSQL). */
+export async function setScores(
+  tx: DbExecutor,
+  scores: readonly { ip: string; score: number; raw: number; maxSeverity: number }[],
+  now: number,
+): Promise<void> {
+  for (const part of chunks(scores)) {
+    const values = sql.join(part.map((s) => sql`(${s.ip}, ${s.score}, ${s.raw}, ${s.maxSeverity})`));
+    // VALUES columns are column1..4 on both engines; the casts type PostgreSQL's untyped parameters.
+    await sql`update reputations set score = cast(v.column2 as integer), score_raw = cast(v.column3 as integer),
+      max_severity = cast(v.column4 as integer), score_updated_at = ${now}
+      from (values ${values}) as v where reputations.ip = v.column1`.execute(tx);
+  }
+}
