@@ -43,6 +43,17 @@ export class ReputationScorer {
     this.listeners.push(listener);
   }
 
+  private readonly touchListeners: ((ip: string) => void)[] = [];
+
+  /** Called (synchronously) for every IP whose evidence was written and rescored, changed or not. */
+  onTouched(listener: (ip: string) => void): void {
+    this.touchListeners.push(listener);
+  }
+
+  private touched(ip: string): void {
+    for (const listener of this.touchListeners) listener(ip);
+  }
+
   /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
   async inputFor(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
     return (await this.inputWithSeverity(db, row, ignoreWhitelist)).input;
@@ -100,6 +111,7 @@ export class ReputationScorer {
 
   /** Runs the score listeners for a row whose score was stored by a bulk writer (see scoreFeedOnly). */
   async notify(tx: DbExecutor, row: ReputationRow, before: number, now: number): Promise<void> {
+    this.touched(row.ip);
     for (const listener of this.listeners) await listener(tx, row, before, now);
   }
 
@@ -124,6 +136,7 @@ export class ReputationScorer {
       score_updated_at: now,
       max_severity: maxSeverity,
     };
+    this.touched(row.ip);
     for (const listener of this.listeners) await listener(tx, updated, row.score, now);
     return withWhitelist;
   }
@@ -170,6 +183,7 @@ export class ReputationScorer {
       }
     }
     await setScores(tx, writes, now);
+    for (const ip of sorted) this.touched(ip);
     for (const { row, before } of changed) {
       for (const listener of this.listeners) await listener(tx, row, before, now);
     }

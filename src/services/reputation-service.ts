@@ -75,15 +75,56 @@ function countryName(code: string | null): string | null {
   }
 }
 
+/**
+ * How long a computed check answer is reused (decision 0005). Evidence written through this process
+ * drops the IP's entries at once; evidence written by another process shows within this time.
+ */
+export const CHECK_CACHE_TTL_MS = 1_000;
+const CHECK_CACHE_CAPACITY = 50_000;
+
 export class ReputationService {
+  private readonly cache = new Map<
+    string,
+    Map<string, { result: CheckResult; until: number; day: number }>
+  >();
+
   constructor(
     private readonly store: Store,
     private readonly scorer: ReputationScorer,
     private readonly benign: BenignSources,
     private readonly geo: GeoLookup = NO_GEO,
-  ) {}
+  ) {
+    scorer.onTouched((ip) => this.cache.delete(ip));
+  }
 
+  /** Drops every cached answer (whitelist or feed changes that affect many IPs). */
+  invalidateAll(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * The reputation of one IP. Answers without `maxAge` are cached per IP and variant for
+   * CHECK_CACHE_TTL_MS; the returned object is the caller's to modify.
+   */
   async check(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {
+    if (options.maxAgeDays !== null) return this.compute(ip, options, now);
+    const variant = `${options.verbose ? 'v' : 't'}${options.ignoreWhitelist ? 'i' : 'w'}`;
+    const day = utcDay(now);
+    const wallNow = Date.now();
+    const hit = this.cache.get(ip.text)?.get(variant);
+    if (hit && hit.until > wallNow && hit.day === day) return { ...hit.result };
+    const result = await this.compute(ip, options, now);
+    if (this.cache.size >= CHECK_CACHE_CAPACITY) this.cache.clear();
+    let variants = this.cache.get(ip.text);
+    if (!variants) {
+      variants = new Map();
+      this.cache.set(ip.text, variants);
+    }
+    variants.set(variant, { result, until: wallNow + CHECK_CACHE_TTL_MS, day });
+    return { ...result };
+  }
+
+  private async compute(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {
     const isPublic = isPublicIp(ip);
     const benign = isPublic ? this.benign.match(ip) : null;
     const row = isPublic ? await getReputation(this.store.db, ip.text) : undefined;

@@ -74,8 +74,10 @@ export function createServices(
   scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
   const retention = new RetentionService(store, { retentionDays: config.retentionDays });
   // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).
+  const reputation = new ReputationService(store, scorer, benign, geo);
   retention.onPurge(async (tx, ips, now) => {
     for (const ip of ips) await revokeIndicator(tx, ip, now);
+    reputation.invalidateAll();
   });
   return {
     config,
@@ -90,7 +92,7 @@ export function createServices(
     reports,
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
     blacklist: new BlacklistService(store, config.allowlist),
-    reputation: new ReputationService(store, scorer, benign, geo),
+    reputation,
     evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog())),
     retention,
   };
