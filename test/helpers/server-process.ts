@@ -1,24 +1,11 @@
 // Starts real `vakt serve` processes on loopback ports for multi-process, crash and CLI tests.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './processes.js';
 
 const execFileAsync = promisify(execFile);
-const CLI = join(process.cwd(), 'test', 'helpers', 'vakt-cli.ts');
-
-/** A free loopback TCP port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const CLI = join(process.cwd(), 'test', 'helpers', 'vakt-entry.ts');
 
 /** Environment for a child process: the parent's minus any VAKT_* settings, plus `env`. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
