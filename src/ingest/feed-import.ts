@@ -292,6 +292,7 @@ export async function importFeed(
     rescored += Math.min(BATCH, pending.length - i);
   }
   // CIDR listings change checks of addresses that have no reputation row: drop every cached answer.
+  services.scorer.forgetFeeds();
   services.reputation.invalidateAll();
   return summary(rescored);
 }

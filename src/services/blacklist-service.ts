@@ -95,8 +95,15 @@ export class BlacklistService {
       released = true;
       await snapshot.release();
     };
+    const details = params.format === 'json' || params.format === 'csv';
     try {
-      const full = await blacklistFingerprint(snapshot.db, filter, schema, limit ?? Number.MAX_SAFE_INTEGER);
+      const full = await blacklistFingerprint(
+        snapshot.db,
+        filter,
+        schema,
+        limit ?? Number.MAX_SAFE_INTEGER,
+        !details,
+      );
       const cutByTierCap =
         tierCap !== null &&
         limit === tierCap &&
@@ -107,7 +114,7 @@ export class BlacklistService {
       const etagFor = async (count: number) => {
         let fingerprint = fingerprints.get(count);
         if (!fingerprint) {
-          fingerprint = await blacklistFingerprint(snapshot.db, filter, schema, count);
+          fingerprint = await blacklistFingerprint(snapshot.db, filter, schema, count, !details);
           fingerprints.set(count, fingerprint);
         }
         return this.#etag(params, fingerprint);
@@ -118,15 +125,7 @@ export class BlacklistService {
         cutByTierCap,
         etagFor,
         entries: (count) =>
-          this.#entries(
-            snapshot,
-            filter,
-            schema,
-            params.aggregate,
-            params.format === 'json' || params.format === 'csv',
-            count,
-            release,
-          ),
+          this.#entries(snapshot, filter, schema, params.aggregate, details, count, release),
         release,
       };
     } catch (error) {
@@ -172,14 +171,16 @@ export class BlacklistService {
     release: () => Promise<void>,
   ): AsyncGenerator<BlacklistEntry | BlacklistEntry[]> {
     try {
-      const pages = blacklistPages(snapshot.db, filter, schema, count, PAGE_SIZE);
+      const pages = blacklistPages(snapshot.db, filter, schema, count, PAGE_SIZE, !details);
       if (!aggregate) {
         for await (const page of pages) {
-          const protocols = await protocolsFor(
-            snapshot.db,
-            schema,
-            page.map((r) => r.ip),
-          );
+          const protocols = details
+            ? await protocolsFor(
+                snapshot.db,
+                schema,
+                page.map((r) => r.ip),
+              )
+            : new Map<string, string[]>();
           yield page.map((row) => toEntry(row, protocols.get(row.ip) ?? []));
         }
         return;
@@ -219,8 +220,10 @@ async function* aggregated(
   const members: { key: bigint; row: BlacklistRow }[] = [];
   for await (const page of pages) {
     for (const row of page) {
-      builder.addKey(row.ip_key);
-      if (details) members.push({ key: keyValue(row.ip_key), row });
+      if (details) {
+        builder.addKey(row.ip_key);
+        members.push({ key: keyValue(row.ip_key), row });
+      } else builder.add(row.ip);
     }
   }
   members.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -44,6 +44,28 @@ export class ReputationScorer {
   }
 
   private readonly touchListeners: ((ip: string) => void)[] = [];
+  private feedPresence: { any: boolean; until: number } | null = null;
+
+  /**
+   * Whether any feed entry exists. Most instances import no feeds, and then scoring skips the per-IP
+   * feed look-up. Reads (`remember`) reuse the answer for a second; writers ask inside their own
+   * transaction every time. `forgetFeeds()` (called by the feed importer) resets the read memo.
+   */
+  private async feedsPresent(db: DbExecutor, remember: boolean): Promise<boolean> {
+    const wallNow = Date.now();
+    if (remember && this.feedPresence && this.feedPresence.until > wallNow) return this.feedPresence.any;
+    const row = await db.selectFrom('feed_entries').select('feed').limit(1).executeTakeFirst();
+    if (remember) this.feedPresence = { any: row !== undefined, until: wallNow + 1_000 };
+    return row !== undefined;
+  }
+
+  forgetFeeds(): void {
+    this.feedPresence = null;
+  }
+
+  private async feedsOf(db: DbExecutor, row: ReputationRow, remember: boolean): Promise<{ trust: number }[]> {
+    return (await this.feedsPresent(db, remember)) ? feedsFor(db, row) : [];
+  }
 
   /** Called (synchronously) for every IP whose evidence was written and rescored, changed or not. */
   onTouched(listener: (ip: string) => void): void {
@@ -56,15 +78,19 @@ export class ReputationScorer {
 
   /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
   async inputFor(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
-    return (await this.inputWithSeverity(db, row, ignoreWhitelist)).input;
+    return (await this.inputWithSeverity(db, row, ignoreWhitelist, true)).input;
   }
 
   private async inputWithSeverity(
     db: DbExecutor,
     row: ReputationRow,
     ignoreWhitelist = false,
+    remember = false,
   ): Promise<{ input: ScoringInput; maxSeverity: number }> {
-    const [sensor, feeds] = await Promise.all([sensorScoringAggregates(db, row.ip), feedsFor(db, row)]);
+    const [sensor, feeds] = await Promise.all([
+      sensorScoringAggregates(db, row.ip),
+      this.feedsOf(db, row, remember),
+    ]);
     return this.inputFrom(row, sensor, feeds, ignoreWhitelist);
   }
 
@@ -160,11 +186,17 @@ export class ReputationScorer {
     const writes: { ip: string; score: number; raw: number; maxSeverity: number }[] = [];
     const changed: { row: ReputationRow; before: number }[] = [];
     const aggregates = await sensorScoringAggregatesMany(tx, sorted);
+    const anyFeeds = await this.feedsPresent(tx, false);
     for (const ip of sorted) {
       const row = rows.get(ip);
       const sensor = aggregates.get(ip);
       if (!row || !sensor) continue;
-      const { input, maxSeverity } = this.inputFrom(row, sensor, await feedsFor(tx, row), false);
+      const { input, maxSeverity } = this.inputFrom(
+        row,
+        sensor,
+        anyFeeds ? await feedsFor(tx, row) : [],
+        false,
+      );
       const withWhitelist = score(input, this.policy).confidenceLevel;
       const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
       writes.push({ ip, score: withWhitelist, raw, maxSeverity });

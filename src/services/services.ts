@@ -71,7 +71,12 @@ export function createServices(
   // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
   const taxii = new TaxiiService(store, config, { behaviors: options.behaviors ?? behaviorsFor });
   // Indicator versions are published in the same transaction as the score change (SPEC §4).
-  scorer.onScoreChanged((tx, row, _before, now) => taxii.publish(tx, row, now));
+  scorer.onScoreChanged((tx, row, before, now) =>
+    // Neither in the feed before nor now: nothing to publish or revoke (skips a look-up per IP).
+    before < config.taxiiScoreMinimum && row.score < config.taxiiScoreMinimum
+      ? Promise.resolve()
+      : taxii.publish(tx, row, now),
+  );
   const retention = new RetentionService(store, { retentionDays: config.retentionDays });
   // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).
   const reputation = new ReputationService(store, scorer, benign, geo);

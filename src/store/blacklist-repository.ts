@@ -105,24 +105,47 @@ function filtered(db: DbExecutor, filter: BlacklistFilter, schema: BlacklistSche
   return query;
 }
 
-/** Fingerprint and count of the first `limit` rows in list order. */
+/** The newest rescore of any reputation (an index probe): a change anywhere changes the ETag. */
+async function newestRescore(db: DbExecutor): Promise<number> {
+  const row = await db
+    .selectFrom('reputations')
+    .select((eb) => eb.fn.max('score_updated_at').as('newest'))
+    .executeTakeFirst();
+  return Number(row?.newest ?? 0);
+}
+
+/**
+ * Fingerprint and count of the first `limit` rows in list order. With `addressesOnly` (formats that
+ * show addresses only) it reads just the list index: count, scores, last-seen times and address text.
+ */
 export async function blacklistFingerprint(
   db: DbExecutor,
   filter: BlacklistFilter,
   schema: BlacklistSchema,
   limit: number,
+  addressesOnly = false,
 ): Promise<BlacklistFingerprint> {
   const column = scoreColumn(filter);
-  const inner = filtered(db, filter, schema)
-    .select([
-      `${column} as score`,
-      'score_updated_at',
-      'last_seen',
-      'sessions',
-      sql<number>`length(coalesce(country_code, '') || coalesce(asn, '') || coalesce(asn_org, ''))`.as(
-        'enrichment',
-      ),
-    ])
+  const base = filtered(db, filter, schema);
+  const inner = (
+    addressesOnly
+      ? base.select([
+          `${column} as score`,
+          sql<number>`0`.as('score_updated_at'),
+          'last_seen',
+          sql<number>`0`.as('sessions'),
+          sql<number>`length(ip)`.as('enrichment'),
+        ])
+      : base.select([
+          `${column} as score`,
+          'score_updated_at',
+          'last_seen',
+          'sessions',
+          sql<number>`length(coalesce(country_code, '') || coalesce(asn, '') || coalesce(asn_org, ''))`.as(
+            'enrichment',
+          ),
+        ])
+  )
     .orderBy(column, 'desc')
     .orderBy('last_seen', 'desc')
     .orderBy('ip', 'desc')
@@ -141,7 +164,7 @@ export async function blacklistFingerprint(
     .executeTakeFirstOrThrow();
   return {
     count: Number(row.count),
-    maxScoreUpdatedAt: Number(row.max_updated ?? 0),
+    maxScoreUpdatedAt: addressesOnly ? await newestRescore(db) : Number(row.max_updated ?? 0),
     maxLastSeen: Number(row.max_last_seen ?? 0),
     sumScore: Number(row.sum_score ?? 0),
     sumSessions: Number(row.sum_sessions ?? 0),
@@ -179,28 +202,36 @@ export async function* blacklistPages(
   schema: BlacklistSchema,
   limit: number,
   pageSize = 5000,
+  addressesOnly = false,
 ): AsyncGenerator<BlacklistRow[]> {
   const column = scoreColumn(filter);
   let remaining = limit;
   let after: { score: number; lastSeen: number; ip: string } | null = null;
+  // Formats that show only addresses read nothing but the list index's own columns (no table look-up
+  // per row); the other fields are left empty.
+  const columns = addressesOnly
+    ? (['ip', `${column} as score`, 'last_seen'] as const)
+    : ([
+        'ip',
+        'ip_key',
+        'ip_version',
+        `${column} as score`,
+        'last_seen',
+        'sessions',
+        'country_code',
+        'asn',
+        'asn_org',
+      ] as const);
   while (remaining > 0) {
-    let query = filtered(db, filter, schema).select([
-      'ip',
-      'ip_key',
-      'ip_version',
-      `${column} as score`,
-      'last_seen',
-      'sessions',
-      'country_code',
-      'asn',
-      'asn_org',
-    ]);
+    let query = filtered(db, filter, schema).select([...columns]);
     if (after) {
       const { score, lastSeen, ip } = after;
-      // One row-value comparison: both engines turn it into a single index range start.
-      query = query.where((eb: Rep) =>
-        eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)),
-      );
+      // The row-value comparison says exactly where the page starts; the plain bound on the score lets
+      // SQLite's planner start the index range there too (without it SQLite walks the index from the top
+      // on every page, which made a 350k list quadratic). PostgreSQL uses either.
+      query = query
+        .where(column, '<=', score)
+        .where((eb: Rep) => eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)));
     }
     const rows = (await query
       .orderBy(column, 'desc')
@@ -208,6 +239,15 @@ export async function* blacklistPages(
       .orderBy('ip', 'desc')
       .limit(Math.min(pageSize, remaining))
       .execute()) as BlacklistRow[];
+    if (addressesOnly) {
+      for (const row of rows as { -readonly [K in keyof BlacklistRow]: BlacklistRow[K] }[]) {
+        row.ip_version = row.ip.includes(':') ? 6 : 4;
+        row.sessions = 0;
+        row.country_code = null;
+        row.asn = null;
+        row.asn_org = null;
+      }
+    }
     if (rows.length === 0) return;
     remaining -= rows.length;
     yield rows;

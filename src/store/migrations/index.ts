@@ -312,6 +312,20 @@ const blacklistIndexes: Migration = {
   },
 };
 
+/**
+ * Migration 0007: an index on score_updated_at, so the blacklist's ETag for address-only formats can
+ * include the newest rescore anywhere (one index probe) instead of reading every listed row.
+ */
+const scoreUpdatedIndex: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createIndex('reputations_score_updated_idx')
+      .on('reputations')
+      .column('score_updated_at')
+      .execute();
+  },
+};
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -320,5 +334,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0004-evidence': evidence(dialect),
     '0005-enrichment': enrichment(dialect),
     '0006-blacklist': blacklistIndexes,
+    '0007-score-updated-index': scoreUpdatedIndex,
   };
 }
