@@ -333,6 +333,30 @@ describe('firewall formats against the real tools', { skip: skipReason ?? false 
       );
     });
 
+    it('loads thousands of adjacent intervals interleaved with single addresses (fresh-user report)', async () => {
+      // x.y.z.2/31 and x.y.z.4/30 touch but are not one CIDR: auto-merge joins them into one range,
+      // which failed when the two halves sat in different `add element` statements.
+      // One lone /24 first, so that pairs straddle the old 1,000-element statement boundaries.
+      const adjacent: string[] = Array.from({ length: 256 }, (_, i) => `52.79.0.${i}`);
+      for (let i = 0; i < 1_500; i++) {
+        const base = `52.${80 + (i >> 8)}.${i & 255}`;
+        adjacent.push(
+          `${base}.2`,
+          `${base}.3`,
+          `${base}.4`,
+          `${base}.5`,
+          `${base}.6`,
+          `${base}.7`,
+          `${base}.9`,
+        );
+      }
+      const path = await nftFile(adjacent, 'adjacent.nft');
+      await mustInNamespace('nft', ['-c', '-f', path]);
+      await mustInNamespace('nft', ['-f', path]);
+      await mustInNamespace('nft', ['get', 'element', 'inet', 'vakt', 'v4net', '{ 52.85.200.6 }']);
+      await mustInNamespace('nft', ['get', 'element', 'inet', 'vakt', 'v4', '{ 52.85.200.9 }']);
+    });
+
     it('accepts an empty list and overlapping CIDRs', async () => {
       await mustInNamespace('nft', ['-c', '-f', await nftFile([], 'empty.nft')]);
       const meta: BlacklistMeta = { generatedAt: 0, scoreMinimum: 50, limit: 10, count: 3, truncated: false };

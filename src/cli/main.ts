@@ -20,7 +20,7 @@ Server:
   vakt whitelist list|refresh               show or replace known-benign source lists
   vakt purge [--dry-run] [--json]        run retention now and report what was removed
 
-Run "vakt <command> --help" for a command's options.`;
+Every command prints its options with --help (keys, import and whitelist show theirs).`;
 
 async function migrateCommand(): Promise<number> {
   const config = loadConfig();
@@ -36,6 +36,12 @@ async function migrateCommand(): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Commands without a usage text of their own must never act on --help (e.g. migrate).
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  if (wantsHelp && !['import', 'whitelist'].includes(command ?? '')) {
+    printLine(HELP);
+    return 0;
+  }
   try {
     switch (command) {
       case 'serve':

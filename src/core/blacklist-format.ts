@@ -417,7 +417,9 @@ export async function* writeNftables(
       const single = isSingle(entry, row.version);
       const set = row.version === 4 ? (single ? 'v4' : 'v4net') : single ? 'v6' : 'v6net';
       pending[set].push(single ? splitEntry(entry, row.version).address : entry);
-      if (pending[set].length >= NFT_BATCH && flush(set)) yield buffer.take();
+      // Interval sets are written in one statement each, at the end: nft's auto-merge fails to load
+      // adjacent intervals split across statements ("File exists"). They stay small (SPEC §3.2).
+      if (single && pending[set].length >= NFT_BATCH && flush(set)) yield buffer.take();
     }
   for (const set of ['v4', 'v4net', 'v6', 'v6net'] as const) flush(set);
   yield buffer.take();

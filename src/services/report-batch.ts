@@ -12,7 +12,7 @@ import {
   upsertDayReports,
   upsertReporters,
 } from '../store/report-batch-repository.js';
-import type { ValidReport } from './report-input.js';
+import { toNewReport, type ValidReport } from './report-input.js';
 
 /**
  * Writes `reports` (in order) by one reporter with trust `trust`, with exactly the aggregates that applying
@@ -31,18 +31,7 @@ export async function applyReports(
   if (reports.length === 0) return;
   await insertReports(
     tx,
-    reports.map((report) => ({
-      ip: report.ip.text,
-      ipKey: report.ip.key,
-      keyId,
-      category: report.categories[0] ?? 'other',
-      categories: report.categories,
-      protocol: report.protocol,
-      comment: report.comment,
-      reportedAt: report.reportedAt,
-      receivedAt: now,
-      day: utcDay(report.reportedAt),
-    })),
+    reports.map((report) => toNewReport(report, keyId, now)),
   );
 
   const ips = [...new Set(reports.map((r) => r.ip.text))];

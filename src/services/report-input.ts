@@ -2,7 +2,8 @@
 import { type Category, parseCategory } from '../core/categories.js';
 import { type Failure, failure } from '../core/errors.js';
 import { type Cidr, cidrContains, type IpAddress, isPublicIp, parseIp } from '../core/ip.js';
-import { parseInputTimestamp, TIMESTAMP_FORMAT_HINT } from '../core/time.js';
+import { parseInputTimestamp, TIMESTAMP_FORMAT_HINT, utcDay } from '../core/time.js';
+import type { NewReport } from '../store/reports-repository.js';
 
 export interface RawReportFields {
   ip?: unknown;
@@ -166,4 +167,20 @@ export function validateReport(
     reportedAt = parsed.epochMs;
   }
   return { ok: true, report: { ip: ip.ip, categories, protocol, comment, reportedAt } };
+}
+
+/** The stored form of a validated report by `keyId`, received at `now` (raw telemetry, SPEC §6). */
+export function toNewReport(report: ValidReport, keyId: string, now: number): NewReport {
+  return {
+    ip: report.ip.text,
+    ipKey: report.ip.key,
+    keyId,
+    category: report.categories[0] ?? 'other',
+    categories: report.categories,
+    protocol: report.protocol,
+    comment: report.comment,
+    reportedAt: report.reportedAt,
+    receivedAt: now,
+    day: utcDay(report.reportedAt),
+  };
 }

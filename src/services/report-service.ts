@@ -17,7 +17,7 @@ import type { Store } from '../store/store.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { AuthenticatedKey } from './key-service.js';
 import { applyReports } from './report-batch.js';
-import type { ValidReport } from './report-input.js';
+import { toNewReport, type ValidReport } from './report-input.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
 export const MERGE_WINDOW_MS = 15 * 60_000;
@@ -89,18 +89,7 @@ export class ReportService {
   ): Promise<void> {
     const ip = report.ip.text;
     await touchReputation(tx, report.ip, report.reportedAt, now, this.geo.lookup(report.ip));
-    await insertReport(tx, {
-      ip,
-      ipKey: report.ip.key,
-      keyId: key.id,
-      category: report.categories[0] ?? 'other',
-      categories: report.categories,
-      protocol: report.protocol,
-      comment: report.comment,
-      reportedAt: report.reportedAt,
-      receivedAt: now,
-      day: utcDay(report.reportedAt),
-    });
+    await insertReport(tx, toNewReport(report, key.id, now));
     const trust = reporterTrust(
       key.trust,
       key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,

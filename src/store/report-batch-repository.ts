@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect } from './database.js';
-import type { NewReport } from './reports-repository.js';
+import { type NewReport, reportRow } from './reports-repository.js';
 import type { ReputationRow } from './reputation-repository.js';
 
 /**
@@ -53,23 +53,7 @@ export async function recentReportKeys(
 
 export async function insertReports(tx: DbExecutor, reports: readonly NewReport[]): Promise<void> {
   for (const part of chunks(reports)) {
-    await tx
-      .insertInto('reports')
-      .values(
-        part.map((report) => ({
-          ip: report.ip,
-          ip_key: report.ipKey,
-          key_id: report.keyId,
-          category: report.category,
-          categories: report.categories.join(','),
-          protocol: report.protocol,
-          comment: report.comment,
-          reported_at: report.reportedAt,
-          received_at: report.receivedAt,
-          day: report.day,
-        })),
-      )
-      .execute();
+    await tx.insertInto('reports').values(part.map(reportRow)).execute();
   }
 }
 

@@ -35,22 +35,24 @@ export async function hasRecentReport(
   return row !== undefined;
 }
 
+/** The `reports` row for a new report (shared by the single and the batch insert). */
+export function reportRow(report: NewReport) {
+  return {
+    ip: report.ip,
+    ip_key: report.ipKey,
+    key_id: report.keyId,
+    category: report.category,
+    categories: report.categories.join(','),
+    protocol: report.protocol,
+    comment: report.comment,
+    reported_at: report.reportedAt,
+    received_at: report.receivedAt,
+    day: report.day,
+  };
+}
+
 export async function insertReport(db: DbExecutor, report: NewReport): Promise<void> {
-  await db
-    .insertInto('reports')
-    .values({
-      ip: report.ip,
-      ip_key: report.ipKey,
-      key_id: report.keyId,
-      category: report.category,
-      categories: report.categories.join(','),
-      protocol: report.protocol,
-      comment: report.comment,
-      reported_at: report.reportedAt,
-      received_at: report.receivedAt,
-      day: report.day,
-    })
-    .execute();
+  await db.insertInto('reports').values(reportRow(report)).execute();
 }
 
 export interface ReportListItem {

@@ -75,7 +75,9 @@ export async function insertVersion(tx: DbExecutor, version: NewVersion): Promis
     .updateTable('taxii_versions')
     .set({ is_latest: 0 })
     .where('stix_id', '=', version.stixId)
-    .where('is_latest', '=', 1)
+    // Unary plus keeps the planner off the (is_latest, date_added_us) index, which SQLite otherwise
+    // picks without statistics and walks every listed version per publish (quadratic imports).
+    .where(sql<number>`+is_latest`, '=', 1)
     .executeTakeFirst();
   const hadPrevious = Number(previous.numUpdatedRows) > 0;
   await tx
