@@ -167,4 +167,18 @@ describe('first start on a fresh database', () => {
       await database.drop();
     }
   });
+
+  it('migrates one fresh file from several processes at once without a race', async () => {
+    for (let round = 0; round < 3; round++) {
+      const database = await createTestDatabase('sqlite');
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 3 }, () => runCli(['migrate'], { VAKT_DATABASE_URL: database.url })),
+        );
+        for (const result of results) assert.equal(result.code, 0, result.stderr);
+      } finally {
+        await database.drop();
+      }
+    }
+  });
 });

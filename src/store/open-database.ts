@@ -145,7 +145,20 @@ export async function migrateToLatest(database: OpenDatabase): Promise<string[]>
     db: database.db,
     provider: { getMigrations: async () => migrations(database.dialect) },
   });
-  const { error, results } = await migrator.migrateToLatest();
+  // Kysely takes no migration lock on SQLite (it assumes one process). Several processes may start on
+  // one file at once (`serve` twice, `--workers`), so the whole run happens inside one BEGIN IMMEDIATE
+  // on the single connection Kysely also uses: the others wait, then find nothing left to do.
+  const sqlite = database.sqlite;
+  if (sqlite) sqlite.exec('BEGIN IMMEDIATE');
+  let outcome: Awaited<ReturnType<Migrator['migrateToLatest']>>;
+  try {
+    outcome = await migrator.migrateToLatest();
+  } catch (error) {
+    if (sqlite?.inTransaction) sqlite.exec('ROLLBACK');
+    throw error;
+  }
+  if (sqlite?.inTransaction) sqlite.exec(outcome.error ? 'ROLLBACK' : 'COMMIT');
+  const { error, results } = outcome;
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
