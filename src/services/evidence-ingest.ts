@@ -1,14 +1,14 @@
 // Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
-import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { CompiledCatalog } from '../core/detection/classify.js';
 import { classifySession } from '../core/detection/classify.js';
 import type { SensorEvent } from '../core/events.js';
 import { type IpAddress, parseIp } from '../core/ip.js';
 import { utcDay } from '../core/time.js';
-import type { DbExecutor, Dialect } from '../store/database.js';
+import type { DbExecutor, Dialect, SensorSessionsTable } from '../store/database.js';
 import { insertEvents, insertEvidenceIds } from '../store/evidence-repository.js';
-import { lockIp } from '../store/reputation-repository.js';
+import { chunks } from '../store/report-batch-repository.js';
+import { earlier, later, lockIp, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import { normaliseEmail } from './evidence-read.js';
 import type { ReputationScorer } from './reputation-scoring.js';
@@ -66,12 +66,6 @@ interface SeenRange {
 const ROWS_PER_STATEMENT = 200;
 const KEYS_PER_LOOKUP = 500;
 const RCPT = /^\s*rcpt\s+to\s*:\s*<?\s*([^<>\s]+@[^<>\s]+?)\s*>?\s*(?:\s.*)?$/i;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 function bump<K>(map: Map<K, number>, key: K, by: number): void {
   map.set(key, (map.get(key) ?? 0) + by);
@@ -294,15 +288,7 @@ export class EvidenceService {
     const deltas = new Map<string, IpDelta>();
     const usernames = new Map<string, SeenRange>();
     const recipients = new Map<string, SeenRange>();
-    const sessionRows: {
-      sensor: string;
-      session: string;
-      ip: string;
-      first_ts: number;
-      last_ts: number;
-      events: number;
-      state: string;
-    }[] = [];
+    const sessionRows: SensorSessionsTable[] = [];
     let newSessions = 0;
     for (const [key, events] of bySession) {
       const first = events[0];
@@ -407,25 +393,17 @@ export class EvidenceService {
         .insertInto('reputations')
         .values(
           part.map((d) => ({
-            ip: d.ip.text,
-            ip_key: d.ip.key,
-            ip_version: d.ip.version,
-            first_seen: d.firstTs,
-            last_seen: d.lastTs,
-            score: 0,
-            score_raw: 0,
-            score_updated_at: now,
+            ...newReputationRow(d.ip, d.firstTs, d.lastTs, now),
             sessions: d.sessions,
             events: d.events,
             sensor_first_seen: d.firstTs,
             sensor_last_seen: d.lastTs,
-            stix_id: randomUUID(),
           })),
         )
         .onConflict((oc) =>
           oc.column('ip').doUpdateSet({
-            first_seen: sql<number>`case when excluded.first_seen < reputations.first_seen then excluded.first_seen else reputations.first_seen end`,
-            last_seen: sql<number>`case when excluded.last_seen > reputations.last_seen then excluded.last_seen else reputations.last_seen end`,
+            first_seen: earlier('first_seen'),
+            last_seen: later('last_seen'),
             sessions: sql<number>`reputations.sessions + excluded.sessions`,
             events: sql<number>`reputations.events + excluded.events`,
             sensor_first_seen: sql<number>`case when reputations.sensor_first_seen is null or excluded.sensor_first_seen < reputations.sensor_first_seen then excluded.sensor_first_seen else reputations.sensor_first_seen end`,

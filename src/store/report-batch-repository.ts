@@ -1,9 +1,8 @@
 // Set-based writes for many reports in one transaction (bulk report, SPEC §3.4): IN-list reads, multi-row upserts.
-import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect } from './database.js';
 import { type NewReport, reportRow } from './reports-repository.js';
-import type { ReputationRow } from './reputation-repository.js';
+import { earlier, later, newReputationRow, type ReputationRow } from './reputation-repository.js';
 
 /**
  * Rows per statement. Well under SQLite's 32,766 bound variables and PostgreSQL's 65,535 parameters for
@@ -161,9 +160,6 @@ export interface ContributorDelta {
   readonly weight: number;
 }
 
-const widest = (column: string, op: '<' | '>') =>
-  sql<number>`case when excluded.${sql.ref(column)} ${sql.raw(op)} reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
-
 /**
  * Creates missing reputation rows and adds contributor totals, one row per IP per call: the batch form of
  * touchReputation + addContributorTotals.
@@ -178,15 +174,7 @@ export async function upsertContributorTotals(
       .insertInto('reputations')
       .values(
         part.map((d) => ({
-          ip: d.ip.text,
-          ip_key: d.ip.key,
-          ip_version: d.ip.version,
-          first_seen: d.firstAt,
-          last_seen: d.lastAt,
-          score: 0,
-          score_raw: 0,
-          score_updated_at: now,
-          stix_id: randomUUID(),
+          ...newReputationRow(d.ip, d.firstAt, d.lastAt, now),
           report_count: d.reports,
           distinct_reporters: d.newReporters,
           contributor_weight: d.weight,
@@ -195,8 +183,8 @@ export async function upsertContributorTotals(
       )
       .onConflict((oc) =>
         oc.column('ip').doUpdateSet({
-          first_seen: widest('first_seen', '<'),
-          last_seen: widest('last_seen', '>'),
+          first_seen: earlier('first_seen'),
+          last_seen: later('last_seen'),
           report_count: sql<number>`reputations.report_count + excluded.report_count`,
           distinct_reporters: sql<number>`reputations.distinct_reporters + excluded.distinct_reporters`,
           contributor_weight: sql<number>`reputations.contributor_weight + excluded.contributor_weight`,

@@ -7,10 +7,32 @@ import { prepared } from './prepared.js';
 
 export type ReputationRow = Selectable<ReputationsTable>;
 
-const later = (column: string) =>
+/** Upsert SET expression keeping the later of the stored and the incoming value of `column`. */
+export const later = (column: string) =>
   sql<number>`case when excluded.${sql.ref(column)} > reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
-const earlier = (column: string) =>
+/** Upsert SET expression keeping the earlier of the stored and the incoming value of `column`. */
+export const earlier = (column: string) =>
   sql<number>`case when excluded.${sql.ref(column)} < reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
+
+/** The columns every new reputation row starts with (score 0 until the first rescore, a fresh STIX id). */
+export function newReputationRow(
+  ip: { text: string; key: Buffer; version: 4 | 6 },
+  firstSeen: number,
+  lastSeen: number,
+  now: number,
+) {
+  return {
+    ip: ip.text,
+    ip_key: ip.key,
+    ip_version: ip.version,
+    first_seen: firstSeen,
+    last_seen: lastSeen,
+    score: 0,
+    score_raw: 0,
+    score_updated_at: now,
+    stix_id: randomUUID(),
+  };
+}
 
 /**
  * Serialises writers of one IP for the rest of the transaction. PostgreSQL takes a transaction-scoped
@@ -43,15 +65,7 @@ export async function touchReputation(
   await tx
     .insertInto('reputations')
     .values({
-      ip: ip.text,
-      ip_key: ip.key,
-      ip_version: ip.version,
-      first_seen: at,
-      last_seen: at,
-      score: 0,
-      score_raw: 0,
-      score_updated_at: now,
-      stix_id: randomUUID(),
+      ...newReputationRow(ip, at, at, now),
       country_code: geo?.countryCode ?? null,
       asn: geo?.asn ?? null,
       asn_org: geo?.asnOrg ?? null,
