@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { type Clock, DAY_MS, systemClock } from '../core/time.js';
 import type { QuotaCounter } from '../quota/quota-counter.js';
 import { RedisQuotaCounter } from '../quota/redis-quota-counter.js';
+import { ReservingQuotaCounter } from '../quota/reserving-quota-counter.js';
 import { StoreQuotaCounter } from '../quota/store-quota-counter.js';
 import { ListBenignSources } from '../services/benign-sources.js';
 import { CsvGeoLookup } from '../services/geo-lookup.js';
@@ -39,7 +40,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     await redis.ready();
     quota = redis;
   } else {
-    quota = new StoreQuotaCounter(store);
+    quota = new ReservingQuotaCounter(new StoreQuotaCounter(store));
   }
   const benign = ListBenignSources.shipped();
   await benign.applyStored(store.db);

@@ -68,8 +68,18 @@ function parseOverrides(json: string | null): Partial<Record<Counter, number>> {
 export const KEY_CACHE_TTL_MS = 2_000;
 const KEY_CACHE_CAPACITY = 10_000;
 
+type Authentication = { ok: true; key: AuthenticatedKey } | Failure;
+
 export class KeyService {
   private readonly cache = new Map<string, { row: ApiKeyRow | undefined; until: number }>();
+  /**
+   * Successful authentications by presented secret, for the same TTL as the row cache: a hit skips
+   * the SHA-256 and the limits computation. Only the expiry is re-checked on every use.
+   */
+  private readonly presentedCache = new Map<
+    string,
+    { key: AuthenticatedKey; expiresAt: number | null; until: number }
+  >();
 
   constructor(
     private readonly store: Store,
@@ -126,6 +136,7 @@ export class KeyService {
   /** Disables a key at once; returns false when no key has that id. */
   async disable(id: string): Promise<boolean> {
     this.cache.clear();
+    this.presentedCache.clear();
     return setKeyDisabled(this.store.db, id, this.clock.now());
   }
 
@@ -135,6 +146,7 @@ export class KeyService {
     if (!row) return null;
     const key = generateApiKey(row.tier as TierId);
     this.cache.clear();
+    this.presentedCache.clear();
     const updated = await replaceKeyHash(this.store.db, id, hashApiKey(key), displayPrefix(key));
     return updated ? { id, key, tier: row.tier as TierId } : null;
   }
@@ -182,14 +194,37 @@ export class KeyService {
   }
 
   /** Resolves a presented key: 401 codes for missing/malformed/unknown, 403 for disabled/expired. */
-  async authenticate(presented: string | null): Promise<{ ok: true; key: AuthenticatedKey } | Failure> {
+  async authenticate(presented: string | null): Promise<Authentication> {
+    const cached = this.cachedAuthentication(presented);
+    if (cached) return cached;
     if (presented === null || presented === '') {
       return failure('missing_api_key', 'An API key is required: send "Authorization: Bearer <key>".');
     }
     if (!parseApiKey(presented)) return failure('invalid_api_key', 'The API key is malformed.');
     const row = await this.rowForHash(hashApiKey(presented));
     if (!row) return failure('invalid_api_key', 'The API key is not known.');
-    return this.check(row);
+    const result = this.check(row);
+    if (result.ok) {
+      if (this.presentedCache.size >= KEY_CACHE_CAPACITY) this.presentedCache.clear();
+      this.presentedCache.set(presented, {
+        key: result.key,
+        expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+        until: Date.now() + KEY_CACHE_TTL_MS,
+      });
+    }
+    return result;
+  }
+
+  /**
+   * The answer for a key authenticated successfully within the cache TTL, without touching the store
+   * (synchronous, for the request hot path); undefined when the slow path must run.
+   */
+  cachedAuthentication(presented: string | null): Authentication | undefined {
+    if (presented === null) return undefined;
+    const hit = this.presentedCache.get(presented);
+    if (hit === undefined || hit.until <= Date.now()) return undefined;
+    if (hit.expiresAt !== null && hit.expiresAt <= this.clock.now()) return undefined;
+    return { ok: true, key: hit.key };
   }
 
   private check(row: ApiKeyRow): { ok: true; key: AuthenticatedKey } | Failure {

@@ -85,7 +85,7 @@ const CHECK_CACHE_CAPACITY = 50_000;
 export class ReputationService {
   private readonly cache = new Map<
     string,
-    Map<string, { result: CheckResult; until: number; day: number }>
+    Map<string, { result: CheckResult; until: number; day: number; json?: string }>
   >();
 
   constructor(
@@ -122,6 +122,25 @@ export class ReputationService {
     }
     variants.set(variant, { result, until: wallNow + CHECK_CACHE_TTL_MS, day });
     return { ...result };
+  }
+
+  /**
+   * The same answer as `check`, serialised as JSON, for callers that send it unchanged. The text is
+   * cached with the answer, so a repeated look-up costs neither a query nor a serialisation.
+   */
+  async checkJson(ip: IpAddress, options: CheckOptions, now: number): Promise<string> {
+    if (options.maxAgeDays !== null) return JSON.stringify(await this.compute(ip, options, now));
+    const variant = `${options.verbose ? 'v' : 't'}${options.ignoreWhitelist ? 'i' : 'w'}`;
+    const day = utcDay(now);
+    let entry = this.cache.get(ip.text)?.get(variant);
+    if (entry === undefined || entry.until <= Date.now() || entry.day !== day) {
+      const result = await this.check(ip, options, now);
+      entry = this.cache.get(ip.text)?.get(variant);
+      // Invalidated while computing (new evidence for this IP): serialise the answer just computed.
+      if (entry === undefined) return JSON.stringify(result);
+    }
+    entry.json ??= JSON.stringify(entry.result);
+    return entry.json;
   }
 
   private async compute(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {

@@ -7,6 +7,7 @@ import type { TierId } from '../../src/core/tiers.js';
 import { buildApp } from '../../src/http/build-app.js';
 import type { QuotaCounter } from '../../src/quota/quota-counter.js';
 import { RedisQuotaCounter } from '../../src/quota/redis-quota-counter.js';
+import { ReservingQuotaCounter } from '../../src/quota/reserving-quota-counter.js';
 import { StoreQuotaCounter } from '../../src/quota/store-quota-counter.js';
 import type { CreateKeyOptions } from '../../src/services/key-service.js';
 import { createServices, type ServiceOptions, type Services } from '../../src/services/services.js';
@@ -72,7 +73,7 @@ export async function createTestApp(
     await redis.ready();
     quota = redis;
   } else {
-    quota = new StoreQuotaCounter(store);
+    quota = new ReservingQuotaCounter(new StoreQuotaCounter(store));
   }
   const services = createServices(config, store, quota, clock, options.services);
   const app = await buildApp(services);

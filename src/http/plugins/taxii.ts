@@ -21,7 +21,9 @@ const TITLES: Record<number, string> = {
 };
 
 function isTaxiiUrl(url: string): boolean {
-  return url === TAXII_PREFIX || url.startsWith(`${TAXII_PREFIX}/`) || url.startsWith(`${TAXII_PREFIX}?`);
+  if (!url.startsWith(TAXII_PREFIX)) return false;
+  const next = url.charCodeAt(TAXII_PREFIX.length);
+  return Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */;
 }
 
 /** Every error under /taxii2 as a TAXII 2.1 error resource; 401s carry WWW-Authenticate (SPEC §4). */
@@ -47,15 +49,18 @@ export function sendTaxii(reply: FastifyReply, body: string): FastifyReply {
 /**
  * Root-level hooks for /taxii2: Accept is checked before anything else (406 only for explicit other
  * types or versions), and the media type is forced on every response, including Fastify's own 404s.
+ * Callback-style hooks with a prefix test first: they run on every request of the whole API.
  */
 export function registerTaxiiHooks(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    if (!isTaxiiUrl(request.url)) return;
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!isTaxiiUrl(request.url)) return done();
     const accept = parseAccept(request.headers.accept);
-    if (!accept.ok) throw new ApiError('not_acceptable', `Not acceptable: ${accept.reason}.`);
+    if (!accept.ok) return done(new ApiError('not_acceptable', `Not acceptable: ${accept.reason}.`));
+    done();
   });
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (isTaxiiUrl(request.url)) reply.header('Content-Type', TAXII_MEDIA_TYPE);
+    done(null, payload);
   });
 }
 

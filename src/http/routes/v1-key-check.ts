@@ -23,7 +23,20 @@ const csv = (value: string | undefined) =>
         .map((s) => s.trim().toLowerCase())
         .filter(Boolean);
 
+/** Recently parsed path parameters: the same addresses are checked over and over (parsing allocates a key). */
+const PARSED_CAPACITY = 10_000;
+
 export function registerCheckRoute(app: FastifyInstance, services: Services) {
+  const parsedIps = new Map<string, ReturnType<typeof parseIp>>();
+  const parse = (text: string) => {
+    let parsed = parsedIps.get(text);
+    if (parsed === undefined) {
+      parsed = parseIp(text);
+      if (parsedIps.size >= PARSED_CAPACITY) parsedIps.clear();
+      parsedIps.set(text, parsed);
+    }
+    return parsed;
+  };
   app.get<{ Params: { ip: string }; Querystring: CheckQuery }>(
     '/v1/key/check/:ip',
     {
@@ -46,23 +59,25 @@ export function registerCheckRoute(app: FastifyInstance, services: Services) {
       },
     },
     async (request, reply) => {
-      const parsed = parseIp(request.params.ip);
+      const parsed = parse(request.params.ip);
       if (!parsed.ok) {
         throw new ApiError('invalid_ip', `Invalid IP address: ${parsed.reason}.`, 'ip');
       }
       const now = services.clock.now();
       await charge(services, request, reply, 'lookups', 1, { now });
       const query = request.query;
-      const result = await services.reputation.check(
-        parsed.ip,
-        {
-          verbose: query.verbose !== false,
-          maxAgeDays: query.maxAge ?? null,
-          protocols: csv(query.protocols),
-          ignoreWhitelist: query.ignoreWhitelist === true,
-        },
-        now,
-      );
+      const options = {
+        verbose: query.verbose !== false,
+        maxAgeDays: query.maxAge ?? null,
+        protocols: csv(query.protocols),
+        ignoreWhitelist: query.ignoreWhitelist === true,
+      };
+      if (query.protocols === undefined && query.exclude === undefined) {
+        // The whole answer unchanged: send the cached JSON text (same bytes as serialising the object).
+        reply.type('application/json; charset=utf-8');
+        return services.reputation.checkJson(parsed.ip, options, now);
+      }
+      const result = await services.reputation.check(parsed.ip, options, now);
       const protocolFilter = csv(query.protocols);
       if (protocolFilter)
         result.protocols = result.protocols.filter((p) => protocolFilter.includes(p.protocol));

@@ -1,0 +1,204 @@
+// Per-process quota reservations (decision 0006): while a key is far from its daily limit, single-unit
+// charges are served from a small block of units reserved in the shared counter, so the hot path does
+// not write to the store on every request. Near the limit every charge is exact again.
+import type { Counter } from '../core/tiers.js';
+import { DAY_MS, utcDay } from '../core/time.js';
+import type { DbExecutor } from '../store/database.js';
+import type { QuotaCounter, QuotaOutcome, QuotaRequest } from './quota-counter.js';
+
+export interface ReservationOptions {
+  /** Largest block reserved at once. Default 64. */
+  readonly maxBlock?: number;
+  /** A block is reserved only when it would hold at least this many units; below, charges are exact. Default 8. */
+  readonly minBlock?: number;
+  /** A block is at most this fraction of what is left of the limit (1/64: reserving starts at 512 left). */
+  readonly shareOfRemaining?: number;
+  /** Unused reserved units go back to the shared counter after this long without a charge. Default 250 ms. */
+  readonly idleReturnMs?: number;
+  /** Wall clock for idleness (never the request clock, which tests move across days). */
+  readonly wallClock?: () => number;
+}
+
+interface Pool {
+  readonly keyId: string;
+  readonly counter: Counter;
+  readonly day: number;
+  readonly limit: number | null;
+  /** Reserved units not yet handed out. */
+  left: number;
+  /** The shared counter's value after this process's last charge or reservation on it (null: unknown). */
+  known: number | null;
+  lastUsed: number;
+  /** A reservation or exact charge in flight: later charges wait for it instead of reserving again. */
+  busy: Promise<unknown> | null;
+}
+
+/**
+ * Wraps a shared QuotaCounter. Only charges of exactly one unit without a transaction and without
+ * `partial` (the per-request look-up charges) use reservations; every other call goes straight through.
+ *
+ * Guarantees: the shared counter never exceeds a limit (reserved units are counted there when reserved),
+ * so no key ever gets more than its quota across any number of processes. A process holds at most one
+ * block per key and counter, returned after `idleReturnMs` without use or at close; while another
+ * process holds unused units, a key close to its limit can see 429 up to that long before the shared
+ * count is really exhausted. A crash loses at most one unreturned block per key (counted as used).
+ * Headers and `usage()` show this process's view: the shared count minus its own unused units.
+ */
+export class ReservingQuotaCounter implements QuotaCounter {
+  readonly transactional: boolean;
+  private readonly pools = new Map<string, Pool>();
+  private readonly maxBlock: number;
+  private readonly minBlock: number;
+  private readonly share: number;
+  private readonly idleReturnMs: number;
+  private readonly wall: () => number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly returning = new Set<Promise<void>>();
+
+  constructor(
+    private readonly inner: QuotaCounter,
+    options: ReservationOptions = {},
+  ) {
+    this.transactional = inner.transactional;
+    this.maxBlock = options.maxBlock ?? 64;
+    this.minBlock = options.minBlock ?? 8;
+    this.share = options.shareOfRemaining ?? 1 / 64;
+    this.idleReturnMs = options.idleReturnMs ?? 250;
+    this.wall = options.wallClock ?? Date.now;
+    this.timer = setInterval(() => this.returnIdle(), Math.max(10, Math.floor(this.idleReturnMs / 2)));
+    this.timer.unref();
+  }
+
+  consume(request: QuotaRequest, tx?: DbExecutor): Promise<QuotaOutcome> {
+    if (tx !== undefined || request.partial || request.units !== 1) return this.passThrough(request, tx);
+    const day = utcDay(request.now);
+    const id = `${request.keyId}\u0000${request.counter}`;
+    let pool = this.pools.get(id);
+    if (pool !== undefined && (pool.day !== day || pool.limit !== request.limit)) {
+      this.giveBack(pool);
+      this.pools.delete(id);
+      pool = undefined;
+    }
+    if (pool === undefined) {
+      pool = {
+        keyId: request.keyId,
+        counter: request.counter,
+        day,
+        limit: request.limit,
+        left: 0,
+        known: null,
+        lastUsed: this.wall(),
+        busy: null,
+      };
+      this.pools.set(id, pool);
+    }
+    pool.lastUsed = this.wall();
+    if (pool.left > 0) {
+      pool.left -= 1;
+      return Promise.resolve({ granted: 1, used: (pool.known ?? 0) - pool.left, limit: request.limit });
+    }
+    return this.refill(pool, request);
+  }
+
+  /** No reserved unit left: wait for a charge in flight, else reserve a block or charge exactly. */
+  private async refill(pool: Pool, request: QuotaRequest): Promise<QuotaOutcome> {
+    while (pool.busy !== null) {
+      await pool.busy;
+      if (pool.left > 0) {
+        pool.left -= 1;
+        return { granted: 1, used: (pool.known ?? 0) - pool.left, limit: request.limit };
+      }
+    }
+    const block = this.blockSize(pool);
+    const work = (async (): Promise<QuotaOutcome> => {
+      if (block > 1) {
+        const reserved = await this.inner.consume({ ...request, units: block, partial: false });
+        if (reserved.granted === block) {
+          pool.known = reserved.used;
+          pool.left = block - 1;
+          return { granted: 1, used: reserved.used - pool.left, limit: request.limit };
+        }
+      }
+      const exact = await this.inner.consume(request);
+      pool.known = exact.used;
+      return exact;
+    })();
+    pool.busy = work;
+    try {
+      return await work;
+    } finally {
+      pool.busy = null;
+    }
+  }
+
+  private blockSize(pool: Pool): number {
+    if (pool.known === null) return 1; // learn the shared count first
+    if (pool.limit === null) return this.maxBlock;
+    const block = Math.min(this.maxBlock, Math.floor((pool.limit - pool.known) * this.share));
+    return block >= this.minBlock ? block : 1;
+  }
+
+  private async passThrough(request: QuotaRequest, tx?: DbExecutor): Promise<QuotaOutcome> {
+    const outcome = await this.inner.consume(request, tx);
+    const pool = this.pools.get(`${request.keyId}\u0000${request.counter}`);
+    if (pool === undefined || pool.day !== utcDay(request.now)) return outcome;
+    pool.known = outcome.used;
+    return { ...outcome, used: outcome.used - pool.left };
+  }
+
+  /** Returns a pool's unused units to the shared counter (on its own day). */
+  private giveBack(pool: Pool): void {
+    const units = pool.left;
+    if (units <= 0) return;
+    pool.left = 0;
+    if (pool.known !== null) pool.known -= units;
+    const done = this.inner
+      .refund(pool.keyId, pool.counter, units, pool.day * DAY_MS)
+      // A failed return (store down) leaves the units counted as used: never more than the quota.
+      .catch(() => {})
+      .finally(() => this.returning.delete(done));
+    this.returning.add(done);
+  }
+
+  private returnIdle(): void {
+    const now = this.wall();
+    for (const [id, pool] of this.pools) {
+      if (pool.busy !== null || now - pool.lastUsed < this.idleReturnMs) continue;
+      this.giveBack(pool);
+      // Forget pools idle for a minute so memory follows the active keys only.
+      if (now - pool.lastUsed >= 60_000) this.pools.delete(id);
+    }
+  }
+
+  async refund(keyId: string, counter: Counter, units: number, now: number): Promise<void> {
+    await this.inner.refund(keyId, counter, units, now);
+    const pool = this.pools.get(`${keyId}\u0000${counter}`);
+    if (pool?.known != null && pool.day === utcDay(now)) pool.known = Math.max(0, pool.known - units);
+  }
+
+  async usage(keyId: string, now: number): Promise<Record<Counter, number>> {
+    const usage = await this.inner.usage(keyId, now);
+    const day = utcDay(now);
+    for (const pool of this.pools.values()) {
+      if (pool.keyId === keyId && pool.day === day) {
+        usage[pool.counter] = Math.max(0, usage[pool.counter] - pool.left);
+      }
+    }
+    return usage;
+  }
+
+  /** Returns every unused unit now (tests, shutdown). */
+  async flush(): Promise<void> {
+    for (const pool of this.pools.values()) {
+      await pool.busy;
+      this.giveBack(pool);
+    }
+    await Promise.all(this.returning);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    await this.inner.close();
+  }
+}

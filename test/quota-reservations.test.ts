@@ -1,0 +1,173 @@
+// Per-process quota reservations (decision 0006) over the store counter, on SQLite and PostgreSQL: never more
+// than the limit across processes, exact near the limit, unused units returned, per-process headers and usage.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DAY_MS } from '../src/core/time.js';
+import { ReservingQuotaCounter } from '../src/quota/reserving-quota-counter.js';
+import { StoreQuotaCounter } from '../src/quota/store-quota-counter.js';
+import { Store } from '../src/store/store.js';
+import { createTestDatabase, ENGINES, skipReason, type TestDatabase } from './helpers/engines.js';
+
+const NOW = Date.UTC(2026, 5, 10, 9, 30, 0);
+
+for (const engine of ENGINES) {
+  describe(`quota reservations on ${engine}`, { skip: skipReason(engine) }, () => {
+    let database: TestDatabase;
+    // Two stores on one database stand for two server processes.
+    let storeA: Store;
+    let storeB: Store;
+    const counters: ReservingQuotaCounter[] = [];
+    let seq = 0;
+    const nextKey = () => `key_res_${engine}_${++seq}`;
+
+    const reserving = (
+      store: Store,
+      options: ConstructorParameters<typeof ReservingQuotaCounter>[1] = {},
+    ) => {
+      const counter = new ReservingQuotaCounter(new StoreQuotaCounter(store), options);
+      counters.push(counter);
+      return counter;
+    };
+    const shared = new Map<Store, StoreQuotaCounter>();
+    const sharedCount = async (store: Store, keyId: string, now = NOW) => {
+      let plain = shared.get(store);
+      if (!plain) {
+        plain = new StoreQuotaCounter(store);
+        shared.set(store, plain);
+      }
+      return (await plain.usage(keyId, now)).lookups;
+    };
+    const one = (counter: ReservingQuotaCounter, keyId: string, limit: number | null, now = NOW) =>
+      counter.consume({ keyId, counter: 'lookups', units: 1, limit, now, partial: false });
+
+    before(async () => {
+      database = await createTestDatabase(engine);
+      storeA = await Store.open(database.url, { poolSize: 8 });
+      storeB = await Store.open(database.url, { poolSize: 8 });
+    });
+    after(async () => {
+      for (const counter of counters) await counter.close().catch(() => {});
+      await storeA?.close();
+      await storeB?.close();
+      await database?.drop();
+    });
+
+    it('serves most charges from a reserved block and reports exact per-process usage', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      for (let i = 1; i <= 100; i++) {
+        const outcome = await one(counter, key, null);
+        assert.deepEqual(outcome, { granted: 1, used: i, limit: null });
+      }
+      // The shared count is ahead by at most one block; usage() shows this process's exact view.
+      const stored = await sharedCount(storeA, key);
+      assert.ok(stored >= 100 && stored <= 100 + 64, `stored ${stored}`);
+      assert.equal((await counter.usage(key, NOW)).lookups, 100);
+      await counter.flush();
+      assert.equal(await sharedCount(storeA, key), 100, 'flush returns every unused unit');
+    });
+
+    it('returns unused units after being idle', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 40 });
+      const key = nextKey();
+      for (let i = 0; i < 10; i++) await one(counter, key, null);
+      assert.ok((await sharedCount(storeA, key)) > 10, 'a block was reserved');
+      const deadline = Date.now() + 3_000;
+      while ((await sharedCount(storeA, key)) !== 10 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(await sharedCount(storeA, key), 10);
+    });
+
+    it('never grants more than the limit across two processes, under concurrency', async () => {
+      const a = reserving(storeA, { idleReturnMs: 60_000 });
+      const b = reserving(storeB, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      const limit = 2_000;
+      const attempts = 2_600;
+      const results = await Promise.all(
+        Array.from({ length: attempts }, (_, i) => one(i % 2 === 0 ? a : b, key, limit)),
+      );
+      const granted = results.filter((r) => r.granted === 1).length;
+      assert.ok(granted <= limit, `granted ${granted} of ${limit}`);
+      assert.ok((await sharedCount(storeA, key)) <= limit);
+      // Everything not handed out comes back; afterwards the rest of the quota is still usable, exactly.
+      await a.flush();
+      await b.flush();
+      assert.equal(await sharedCount(storeA, key), granted);
+      let more = 0;
+      for (let i = 0; i < limit; i++) {
+        if ((await one(i % 2 === 0 ? a : b, key, limit)).granted === 1) more += 1;
+        else break;
+      }
+      assert.equal(granted + more, limit);
+      assert.equal((await one(a, key, limit)).granted, 0);
+      assert.equal((await one(b, key, limit)).granted, 0);
+    });
+
+    it('charges exactly, without reserving, when little is left', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      const limit = 300; // below 512 left: a block would be < 8 units
+      for (let i = 1; i <= 5; i++) {
+        assert.deepEqual(await one(counter, key, limit), { granted: 1, used: i, limit });
+        assert.equal(await sharedCount(storeA, key), i, 'nothing reserved ahead');
+      }
+    });
+
+    it('with K left, N > K parallel requests in two processes give exactly K', async () => {
+      const a = reserving(storeA, { idleReturnMs: 60_000 });
+      const b = reserving(storeB, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      const limit = 50_000;
+      // Use most of the quota through a plain counter first: K = 37 left.
+      const plain = new StoreQuotaCounter(storeA);
+      await plain.consume({
+        keyId: key,
+        counter: 'lookups',
+        units: limit - 37,
+        limit,
+        now: NOW,
+        partial: false,
+      });
+      const results = await Promise.all(Array.from({ length: 90 }, (_, i) => one(i % 2 ? a : b, key, limit)));
+      assert.equal(results.filter((r) => r.granted === 1).length, 37);
+      assert.equal(await sharedCount(storeA, key), limit);
+    });
+
+    it('starts a new block on a new UTC day and a changed limit, returning the old one', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      for (let i = 0; i < 3; i++) await one(counter, key, null);
+      const tomorrow = NOW + DAY_MS;
+      assert.deepEqual(await one(counter, key, null, tomorrow), { granted: 1, used: 1, limit: null });
+      await counter.flush();
+      assert.equal(await sharedCount(storeA, key, NOW), 3);
+      assert.equal(await sharedCount(storeA, key, tomorrow), 1);
+      // A lowered limit (new override) is never exceeded by units reserved under the old one.
+      const key2 = nextKey();
+      for (let i = 0; i < 3; i++) await one(counter, key2, 100_000);
+      assert.ok((await sharedCount(storeA, key2)) > 3);
+      assert.deepEqual(await one(counter, key2, 4), { granted: 1, used: 4, limit: 4 });
+      assert.equal((await one(counter, key2, 4)).granted, 0);
+      await counter.flush();
+      assert.equal(await sharedCount(storeA, key2), 4);
+    });
+
+    it('passes multi-unit and partial charges straight through, counting them in the same view', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      for (let i = 0; i < 3; i++) await one(counter, key, null);
+      const bulk = await counter.consume({
+        keyId: key,
+        counter: 'lookups',
+        units: 10,
+        limit: null,
+        now: NOW,
+        partial: false,
+      });
+      assert.deepEqual(bulk, { granted: 10, used: 13, limit: null });
+      assert.deepEqual(await one(counter, key, null), { granted: 1, used: 14, limit: null });
+    });
+  });
+}
