@@ -2,11 +2,13 @@
 // than the limit across processes, exact near the limit, unused units returned, per-process headers and usage.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parseIp } from '../src/core/ip.js';
 import { DAY_MS } from '../src/core/time.js';
 import { ReservingQuotaCounter } from '../src/quota/reserving-quota-counter.js';
 import { StoreQuotaCounter } from '../src/quota/store-quota-counter.js';
 import { Store } from '../src/store/store.js';
 import { createTestDatabase, ENGINES, skipReason, type TestDatabase } from './helpers/engines.js';
+import { bearer, createTestApp } from './helpers/test-app.js';
 
 const NOW = Date.UTC(2026, 5, 10, 9, 30, 0);
 
@@ -171,3 +173,84 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('check answered from reserved units and the cached answer', () => {
+  it('counts every request exactly and sends the same bytes as the computed answer', async () => {
+    const t = await createTestApp('sqlite');
+    try {
+      const key = await t.key('unlimited');
+      const reporter = await t.key('tier_1');
+      const report = await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/report',
+        headers: bearer(reporter),
+        payload: { ip: '45.83.12.7', category: 'port_scan' },
+      });
+      assert.equal(report.statusCode, 200, report.body);
+      const bodies = new Set<string>();
+      for (let i = 1; i <= 40; i++) {
+        const res = await t.app.inject({
+          method: 'GET',
+          url: '/v1/key/check/45.83.12.7',
+          headers: bearer(key),
+        });
+        assert.equal(res.statusCode, 200);
+        assert.equal(res.headers['x-daily-used'], String(i));
+        assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+        assert.ok(res.headers['x-request-id']);
+        bodies.add(res.body);
+      }
+      assert.equal(bodies.size, 1, 'one cached answer');
+      const [body] = bodies;
+      // The same answer computed without any cache (a maxAge variant is never cached), minus nothing.
+      const parsed = parseIp('45.83.12.7');
+      assert.ok(parsed.ok);
+      const computed = await t.services.reputation.check(
+        parsed.ip,
+        { verbose: true, maxAgeDays: null, protocols: null, ignoreWhitelist: false },
+        t.clock.now(),
+      );
+      assert.deepEqual(JSON.parse(body ?? ''), computed);
+      const status = await t.app.inject({ method: 'GET', url: '/v1/key/status', headers: bearer(key) });
+      assert.match(status.body, /"lookups"/);
+      // New evidence through this process drops the cached answer at once.
+      await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/report',
+        headers: bearer(reporter),
+        payload: { ip: '45.83.12.7', category: 'brute_force', comment: 'second' },
+      });
+      const after = await t.app.inject({
+        method: 'GET',
+        url: '/v1/key/check/45.83.12.7',
+        headers: bearer(key),
+      });
+      assert.equal(JSON.parse(after.body).contributor.reportCount, 2);
+      assert.equal(after.headers['x-daily-used'], '41');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('stops at the limit exactly for a key that was far from it', async () => {
+    const t = await createTestApp('sqlite');
+    try {
+      const key = await t.key('free', { quotaOverrides: { lookups: 1_000 } });
+      let ok = 0;
+      let limited = 0;
+      for (let i = 0; i < 1_010; i++) {
+        const res = await t.app.inject({
+          method: 'GET',
+          url: '/v1/key/check/45.83.12.9',
+          headers: bearer(key),
+        });
+        if (res.statusCode === 200) ok += 1;
+        else if (res.statusCode === 429) limited += 1;
+      }
+      assert.equal(ok, 1_000);
+      assert.equal(limited, 10);
+    } finally {
+      await t.close();
+    }
+  });
+});

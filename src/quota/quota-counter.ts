@@ -28,6 +28,11 @@ export interface QuotaCounter {
    * and the counter lives in the same database, the charge commits or rolls back with it.
    */
   consume(request: QuotaRequest, tx?: DbExecutor): Promise<QuotaOutcome>;
+  /**
+   * Synchronous fast path: charges one unit from units this process already holds (decision 0006),
+   * or returns undefined when the caller must use `consume`. Only counters that reserve implement it.
+   */
+  consumeReserved?(request: QuotaRequest): QuotaOutcome | undefined;
   /** Returns units charged for work that did not happen. */
   refund(keyId: string, counter: Counter, units: number, now: number): Promise<void>;
   /** Today's usage for every counter of a key. */

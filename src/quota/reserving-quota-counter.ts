@@ -69,13 +69,24 @@ export class ReservingQuotaCounter implements QuotaCounter {
     this.timer.unref();
   }
 
+  consumeReserved(request: QuotaRequest): QuotaOutcome | undefined {
+    if (request.partial || request.units !== 1) return undefined;
+    const pool = this.pools.get(`${request.keyId}\u0000${request.counter}`);
+    if (pool === undefined || pool.left <= 0 || pool.limit !== request.limit) return undefined;
+    if (pool.day !== utcDay(request.now)) return undefined;
+    pool.left -= 1;
+    pool.lastUsed = this.wall();
+    return { granted: 1, used: (pool.known ?? 0) - pool.left, limit: request.limit };
+  }
+
   consume(request: QuotaRequest, tx?: DbExecutor): Promise<QuotaOutcome> {
     if (tx !== undefined || request.partial || request.units !== 1) return this.passThrough(request, tx);
     const day = utcDay(request.now);
     const id = `${request.keyId}\u0000${request.counter}`;
     let pool = this.pools.get(id);
+    let returning: Promise<void> | null = null;
     if (pool !== undefined && (pool.day !== day || pool.limit !== request.limit)) {
-      this.giveBack(pool);
+      returning = this.giveBack(pool);
       this.pools.delete(id);
       pool = undefined;
     }
@@ -91,6 +102,13 @@ export class ReservingQuotaCounter implements QuotaCounter {
         busy: null,
       };
       this.pools.set(id, pool);
+      if (returning !== null) {
+        // The next charge must see the old units returned (a lowered limit, another day's block).
+        const fresh = pool;
+        fresh.busy = returning.then(() => {
+          fresh.busy = null;
+        });
+      }
     }
     pool.lastUsed = this.wall();
     if (pool.left > 0) {
@@ -146,10 +164,10 @@ export class ReservingQuotaCounter implements QuotaCounter {
     return { ...outcome, used: outcome.used - pool.left };
   }
 
-  /** Returns a pool's unused units to the shared counter (on its own day). */
-  private giveBack(pool: Pool): void {
+  /** Returns a pool's unused units to the shared counter (on its own day); resolves once returned. */
+  private giveBack(pool: Pool): Promise<void> | null {
     const units = pool.left;
-    if (units <= 0) return;
+    if (units <= 0) return null;
     pool.left = 0;
     if (pool.known !== null) pool.known -= units;
     const done = this.inner
@@ -158,13 +176,20 @@ export class ReservingQuotaCounter implements QuotaCounter {
       .catch(() => {})
       .finally(() => this.returning.delete(done));
     this.returning.add(done);
+    return done;
   }
 
   private returnIdle(): void {
     const now = this.wall();
     for (const [id, pool] of this.pools) {
       if (pool.busy !== null || now - pool.lastUsed < this.idleReturnMs) continue;
-      this.giveBack(pool);
+      const returned = this.giveBack(pool);
+      // A charge arriving meanwhile waits, so it never reads the shared count without the returned units.
+      if (returned !== null) {
+        pool.busy = returned.then(() => {
+          pool.busy = null;
+        });
+      }
       // Forget pools idle for a minute so memory follows the active keys only.
       if (now - pool.lastUsed >= 60_000) this.pools.delete(id);
     }

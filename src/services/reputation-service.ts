@@ -82,6 +82,12 @@ function countryName(code: string | null): string | null {
 export const CHECK_CACHE_TTL_MS = 1_000;
 const CHECK_CACHE_CAPACITY = 50_000;
 
+/** The cache slot of an answer: verbose or terse, with or without the whitelist discount. */
+function variantOf(options: CheckOptions): string {
+  if (options.verbose) return options.ignoreWhitelist ? 'vi' : 'vw';
+  return options.ignoreWhitelist ? 'ti' : 'tw';
+}
+
 export class ReputationService {
   private readonly cache = new Map<
     string,
@@ -108,7 +114,7 @@ export class ReputationService {
    */
   async check(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {
     if (options.maxAgeDays !== null) return this.compute(ip, options, now);
-    const variant = `${options.verbose ? 'v' : 't'}${options.ignoreWhitelist ? 'i' : 'w'}`;
+    const variant = variantOf(options);
     const day = utcDay(now);
     const wallNow = Date.now();
     const hit = this.cache.get(ip.text)?.get(variant);
@@ -124,13 +130,23 @@ export class ReputationService {
     return { ...result };
   }
 
+  /** The cached JSON answer when one is fresh (synchronous, for the hot path); undefined otherwise. */
+  cachedJson(ip: IpAddress, options: CheckOptions, now: number): string | undefined {
+    if (options.maxAgeDays !== null) return undefined;
+    const variant = variantOf(options);
+    const entry = this.cache.get(ip.text)?.get(variant);
+    if (entry === undefined || entry.json === undefined) return undefined;
+    if (entry.until <= Date.now() || entry.day !== utcDay(now)) return undefined;
+    return entry.json;
+  }
+
   /**
    * The same answer as `check`, serialised as JSON, for callers that send it unchanged. The text is
    * cached with the answer, so a repeated look-up costs neither a query nor a serialisation.
    */
   async checkJson(ip: IpAddress, options: CheckOptions, now: number): Promise<string> {
     if (options.maxAgeDays !== null) return JSON.stringify(await this.compute(ip, options, now));
-    const variant = `${options.verbose ? 'v' : 't'}${options.ignoreWhitelist ? 'i' : 'w'}`;
+    const variant = variantOf(options);
     const day = utcDay(now);
     let entry = this.cache.get(ip.text)?.get(variant);
     if (entry === undefined || entry.until <= Date.now() || entry.day !== day) {

@@ -72,3 +72,31 @@ export async function charge(
   if (units > 0 && outcome.granted === 0) throw quotaExceeded(counter, now);
   return outcome;
 }
+
+/**
+ * Charges one unit synchronously when this process holds reserved units for the key (decision 0006)
+ * and sets the headers; false when the caller must `charge` instead. Lets a fully cached request be
+ * answered without a promise.
+ */
+export function chargeOneReserved(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  counter: Counter,
+  now: number,
+): boolean {
+  const consumeReserved = services.quota.consumeReserved;
+  if (consumeReserved === undefined) return false;
+  const key = keyOf(request);
+  const outcome = consumeReserved.call(services.quota, {
+    keyId: key.id,
+    counter,
+    units: 1,
+    limit: key.limits[counter],
+    now,
+    partial: false,
+  });
+  if (outcome === undefined) return false;
+  setQuotaHeaders(reply, counter, outcome, now);
+  return true;
+}

@@ -1,10 +1,13 @@
 // GET /v1/key/check/{ip} — reputation of one IP (SPEC §3.1; counter: lookups).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../core/errors.js';
-import { parseIp } from '../../core/ip.js';
+import { type IpAddress, parseIp } from '../../core/ip.js';
+import type { CheckOptions } from '../../services/reputation-service.js';
 import type { Services } from '../../services/services.js';
 import { requireKey } from '../plugins/auth.js';
-import { charge } from '../plugins/quota.js';
+import { charge, chargeOneReserved } from '../plugins/quota.js';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 interface CheckQuery {
   verbose?: boolean;
@@ -58,13 +61,12 @@ export function registerCheckRoute(app: FastifyInstance, services: Services) {
         },
       },
     },
-    async (request, reply) => {
+    (request, reply) => {
       const parsed = parse(request.params.ip);
       if (!parsed.ok) {
         throw new ApiError('invalid_ip', `Invalid IP address: ${parsed.reason}.`, 'ip');
       }
       const now = services.clock.now();
-      await charge(services, request, reply, 'lookups', 1, { now });
       const query = request.query;
       const options = {
         verbose: query.verbose !== false,
@@ -72,22 +74,44 @@ export function registerCheckRoute(app: FastifyInstance, services: Services) {
         protocols: csv(query.protocols),
         ignoreWhitelist: query.ignoreWhitelist === true,
       };
-      if (query.protocols === undefined && query.exclude === undefined) {
-        // The whole answer unchanged: send the cached JSON text (same bytes as serialising the object).
-        reply.type('application/json; charset=utf-8');
-        return services.reputation.checkJson(parsed.ip, options, now);
+      const whole = query.protocols === undefined && query.exclude === undefined;
+      if (whole) {
+        // Fully cached (answer and quota units in this process): answered without a promise.
+        const json = services.reputation.cachedJson(parsed.ip, options, now);
+        if (json !== undefined && chargeOneReserved(services, request, reply, 'lookups', now)) {
+          reply.type(JSON_TYPE).send(json);
+          return undefined;
+        }
       }
-      const result = await services.reputation.check(parsed.ip, options, now);
-      const protocolFilter = csv(query.protocols);
-      if (protocolFilter)
-        result.protocols = result.protocols.filter((p) => protocolFilter.includes(p.protocol));
-      const exclude = new Set(csv(query.exclude)?.map((s) => s.toLowerCase()));
-      if (exclude.size === 0) return result;
-      const out: Record<string, unknown> = {};
-      for (const [field, value] of Object.entries(result)) {
-        if (!exclude.has(field.toLowerCase())) out[field] = value;
-      }
-      return out;
+      return answer(request, reply, parsed.ip, options, whole, now);
     },
   );
+
+  async function answer(
+    request: FastifyRequest<{ Querystring: CheckQuery }>,
+    reply: FastifyReply,
+    ip: IpAddress,
+    options: CheckOptions,
+    whole: boolean,
+    now: number,
+  ) {
+    await charge(services, request, reply, 'lookups', 1, { now });
+    const query = request.query;
+    if (whole) {
+      // The whole answer unchanged: send the cached JSON text (same bytes as serialising the object).
+      reply.type(JSON_TYPE);
+      return services.reputation.checkJson(ip, options, now);
+    }
+    const result = await services.reputation.check(ip, options, now);
+    const protocolFilter = csv(query.protocols);
+    if (protocolFilter)
+      result.protocols = result.protocols.filter((p) => protocolFilter.includes(p.protocol));
+    const exclude = new Set(csv(query.exclude)?.map((s) => s.toLowerCase()));
+    if (exclude.size === 0) return result;
+    const out: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(result)) {
+      if (!exclude.has(field.toLowerCase())) out[field] = value;
+    }
+    return out;
+  }
 }
