@@ -58,8 +58,8 @@ export async function wrk(
   for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
   const { stdout } = await execFileAsync('wrk', [...args, url], { maxBuffer: 1 << 20 });
   const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(stdout)?.[1]);
-  const p50 = toMs(/50%\s+(\S+)/.exec(stdout)?.[1] ?? '');
-  const p99 = toMs(/99%\s+(\S+)/.exec(stdout)?.[1] ?? '');
+  const p50 = toMs(/^\s*50%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
+  const p99 = toMs(/^\s*99%\s+(\S+)/m.exec(stdout)?.[1] ?? '');
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
   if (non2xx) throw new Error(`wrk saw ${non2xx[1]} non-2xx responses against ${url}`);
   return { requestsPerSecond: rps, p50Ms: p50, p99Ms: p99 };

@@ -7,30 +7,38 @@ import type { QuotaOutcome } from '../../quota/quota-counter.js';
 import type { Services } from '../../services/services.js';
 import { keyOf } from './auth.js';
 
-/** Sets every quota header for `counter` on the reply. Unlimited keys get X-Daily-Used only. */
-export function setQuotaHeaders(reply: FastifyReply, counter: Counter, outcome: QuotaOutcome, now: number) {
-  reply.header('X-Daily-Used', String(outcome.used));
-  if (outcome.limit === null) return;
+/**
+ * Every quota header for `counter`, as lower-case name/value pairs (SPEC §2.3). Unlimited keys get
+ * X-Daily-Used only. One list for Fastify replies and the check fast lane, so both send the same.
+ */
+export function quotaHeaderPairs(counter: Counter, outcome: QuotaOutcome, now: number): [string, string][] {
+  const pairs: [string, string][] = [['x-daily-used', String(outcome.used)]];
+  if (outcome.limit === null) return pairs;
   const remaining = String(Math.max(0, outcome.limit - outcome.used));
   const limit = String(outcome.limit);
-  reply.header('X-Daily-Limit', limit);
-  reply.header('X-Daily-Remaining', remaining);
+  pairs.push(['x-daily-limit', limit], ['x-daily-remaining', remaining]);
   switch (counter) {
     case 'lookups':
     case 'blacklist':
-      reply.header('X-RateLimit-Limit', limit);
-      reply.header('X-RateLimit-Remaining', remaining);
-      reply.header('X-RateLimit-Reset', String(((utcDay(now) + 1) * DAY_MS) / 1000));
+      pairs.push(
+        ['x-ratelimit-limit', limit],
+        ['x-ratelimit-remaining', remaining],
+        ['x-ratelimit-reset', String(((utcDay(now) + 1) * DAY_MS) / 1000)],
+      );
       break;
     case 'reports':
-      reply.header('X-Report-Limit', limit);
-      reply.header('X-Report-Remaining', remaining);
+      pairs.push(['x-report-limit', limit], ['x-report-remaining', remaining]);
       break;
     case 'taxii':
-      reply.header('X-TAXII-Limit', limit);
-      reply.header('X-TAXII-Remaining', remaining);
+      pairs.push(['x-taxii-limit', limit], ['x-taxii-remaining', remaining]);
       break;
   }
+  return pairs;
+}
+
+/** Sets every quota header for `counter` on the reply. */
+export function setQuotaHeaders(reply: FastifyReply, counter: Counter, outcome: QuotaOutcome, now: number) {
+  for (const [name, value] of quotaHeaderPairs(counter, outcome, now)) reply.header(name, value);
 }
 
 /** The 429 for an exhausted counter, with Retry-After = seconds to the next UTC midnight. */
