@@ -154,6 +154,66 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('purges username and e-mail look-up rows not seen within the window', async () => {
+      const t = await createTestApp(engine);
+      try {
+        const now = t.clock.now();
+        const seen = (age: number) => now - age * DAY_MS;
+        await t.store.db
+          .insertInto('sensor_usernames')
+          .values([
+            { username: 'root', protocol: 'ssh', sessions: 9, first_seen: seen(60), last_seen: seen(1) },
+            { username: 'oracle', protocol: 'ssh', sessions: 2, first_seen: seen(50), last_seen: seen(31) },
+            { username: 'admin', protocol: 'telnet', sessions: 1, first_seen: seen(45), last_seen: seen(40) },
+          ])
+          .execute();
+        await t.store.db
+          .insertInto('sensor_recipients')
+          .values([
+            {
+              email: 'a@example.com',
+              protocol: 'smtp',
+              messages: 3,
+              first_seen: seen(40),
+              last_seen: seen(29),
+            },
+            {
+              email: 'b@example.com',
+              protocol: 'smtp',
+              messages: 1,
+              first_seen: seen(40),
+              last_seen: seen(35),
+            },
+          ])
+          .execute();
+        const dry = await t.services.retention.run(now, true);
+        assert.deepEqual(dry.lookups, { sensor_usernames: 2, sensor_recipients: 1 });
+        assert.equal(
+          (await t.store.db.selectFrom('sensor_usernames').select('username').execute()).length,
+          3,
+        );
+        const result = await t.services.retention.run(now);
+        assert.deepEqual(result.lookups, { sensor_usernames: 2, sensor_recipients: 1 });
+        const users = await t.store.db.selectFrom('sensor_usernames').select('username').execute();
+        assert.deepEqual(
+          users.map((r) => r.username),
+          ['root'],
+        );
+        const mails = await t.store.db.selectFrom('sensor_recipients').select('email').execute();
+        assert.deepEqual(
+          mails.map((r) => r.email),
+          ['a@example.com'],
+        );
+        const secret = await t.key('unlimited');
+        const gone = await t.app.inject({ url: '/v1/key/username/oracle', headers: bearer(secret) });
+        assert.equal(gone.statusCode, 404);
+        const kept = await t.app.inject({ url: '/v1/key/username/root', headers: bearer(secret) });
+        assert.equal(kept.statusCode, 200);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('deletes in batches smaller than the backlog', async () => {
       const t = await createTestApp(engine, { VAKT_RETENTION_DAYS: '5' });
       try {

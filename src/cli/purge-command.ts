@@ -32,6 +32,9 @@ export async function purgeCommand(args: string[]): Promise<number> {
     printLine(
       `${verb} ${result.reputations} reputations last seen before ${toIso(result.reputationCutoff)}.`,
     );
+    for (const [table, rows] of Object.entries(result.lookups)) {
+      printLine(`${verb} ${rows} ${table} rows last seen before ${toIso(result.reputationCutoff)}.`);
+    }
     return 0;
   } finally {
     await runtime.close();

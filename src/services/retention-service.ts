@@ -9,9 +9,12 @@ import {
 } from '../store/partitions.js';
 import {
   countRawBefore,
+  countStaleLookups,
   countStaleReputations,
   deleteRawBatch,
+  deleteStaleLookupBatch,
   deleteStaleReputations,
+  LOOKUP_TABLES,
   staleReputationIps,
 } from '../store/retention-repository.js';
 import type { Store } from '../store/store.js';
@@ -35,6 +38,8 @@ export interface RetentionResult {
   /** Whole daily partitions dropped (PostgreSQL). */
   readonly partitionsDropped: number;
   readonly reputations: number;
+  /** Username and e-mail look-up rows (global, not per IP) last seen before `reputationCutoff`. */
+  readonly lookups: Record<string, number>;
 }
 
 export interface RetentionOptions {
@@ -135,7 +140,30 @@ export class RetentionService {
         await pause(this.pauseMs);
       }
     }
-    return { dryRun, telemetryCutoffDay, reputationCutoff, telemetry, partitionsDropped, reputations };
+    const lookups: Record<string, number> = {};
+    for (const target of LOOKUP_TABLES) {
+      let removed = 0;
+      if (dryRun) {
+        removed = await countStaleLookups(db, target, reputationCutoff);
+      } else {
+        for (;;) {
+          const n = await deleteStaleLookupBatch(db, target, reputationCutoff, this.batchSize);
+          removed += n;
+          if (n < this.batchSize) break;
+          await pause(this.pauseMs);
+        }
+      }
+      lookups[target.table] = removed;
+    }
+    return {
+      dryRun,
+      telemetryCutoffDay,
+      reputationCutoff,
+      telemetry,
+      partitionsDropped,
+      reputations,
+      lookups,
+    };
   }
 
   /** The daily job for the JobRunner. */

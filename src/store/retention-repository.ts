@@ -112,3 +112,38 @@ export async function deleteStaleReputations(
   await tx.deleteFrom('reputations').where('ip', 'in', gone).execute();
   return gone;
 }
+
+/** Global look-up aggregates (username and e-mail look-ups, SPEC §3.5): purged by inactivity like reputations. */
+export const LOOKUP_TABLES = [
+  { table: 'sensor_usernames', key: 'username' },
+  { table: 'sensor_recipients', key: 'email' },
+] as const;
+
+export type LookupTable = (typeof LOOKUP_TABLES)[number];
+
+/** Deletes up to `limit` rows of `target` last seen before `cutoff` (epoch ms); returns how many. */
+export async function deleteStaleLookupBatch(
+  db: DbExecutor,
+  target: LookupTable,
+  cutoff: number,
+  limit: number,
+): Promise<number> {
+  const key = sql.ref(target.key);
+  const result = await sql`delete from ${sql.table(target.table)} where (${key}, protocol) in (
+      select ${key}, protocol from ${sql.table(target.table)} where last_seen < ${cutoff} limit ${limit})`.execute(
+    db,
+  );
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/** How many rows of `target` were last seen before `cutoff`. */
+export async function countStaleLookups(
+  db: DbExecutor,
+  target: LookupTable,
+  cutoff: number,
+): Promise<number> {
+  const result = await sql<{
+    n: number | string;
+  }>`select count(*) as n from ${sql.table(target.table)} where last_seen < ${cutoff}`.execute(db);
+  return Number(result.rows[0]?.n ?? 0);
+}
