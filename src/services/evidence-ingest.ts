@@ -1,4 +1,5 @@
 // Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
+import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { CompiledCatalog } from '../core/detection/classify.js';
 import { classifySession } from '../core/detection/classify.js';
@@ -6,7 +7,12 @@ import type { SensorEvent } from '../core/events.js';
 import { type IpAddress, parseIp } from '../core/ip.js';
 import { utcDay } from '../core/time.js';
 import type { DbExecutor, Dialect, SensorSessionsTable } from '../store/database.js';
-import { insertEvents, insertEvidenceIds } from '../store/evidence-repository.js';
+import {
+  insertEvents,
+  insertEvidenceIds,
+  sqliteStatement,
+  sqliteUpsertRows,
+} from '../store/evidence-repository.js';
 import { chunks } from '../store/report-batch-repository.js';
 import { earlier, later, lockIp, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
@@ -133,11 +139,18 @@ function parseState(text: string): SessionState {
 /** Multi-row upsert adding `count` (and friends) to existing rows; `rows` must not repeat a key. */
 async function upsertAdd<T extends Record<string, string | number>>(
   tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
   table: 'reputation_protocols' | 'reputation_behaviors' | 'reputation_primitives' | 'reputation_days',
   keys: readonly string[],
   added: readonly string[],
   rows: readonly T[],
 ): Promise<void> {
+  const first = rows[0];
+  if (sqlite && first) {
+    const set = added.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
+    sqliteUpsertRows(sqlite, table, Object.keys(first), keys, set, rows);
+    return;
+  }
   for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
     const set: Record<string, unknown> = {};
     for (const column of added)
@@ -239,7 +252,28 @@ export class EvidenceService {
       string,
       { ip: string; firstTs: number; lastTs: number; events: number; state: SessionState }
     >();
-    for (const [sensor, names] of sessionsBySensor) {
+    if (sqlite) {
+      const lookup = sqliteStatement(
+        sqlite,
+        'select ip, first_ts, last_ts, events, state from sensor_sessions where sensor = ? and session = ?',
+      );
+      for (const [sensor, names] of sessionsBySensor) {
+        for (const session of names) {
+          const row = lookup.get(sensor, session) as
+            | { ip: string; first_ts: number; last_ts: number; events: number; state: string }
+            | undefined;
+          if (!row) continue;
+          existing.set(sessionKey(sensor, session), {
+            ip: row.ip,
+            firstTs: Number(row.first_ts),
+            lastTs: Number(row.last_ts),
+            events: Number(row.events),
+            state: parseState(row.state),
+          });
+        }
+      }
+    }
+    for (const [sensor, names] of sqlite ? [] : sessionsBySensor) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('sensor_sessions')
@@ -267,7 +301,19 @@ export class EvidenceService {
       names.push(session);
       continued.set(sensor, names);
     }
-    for (const [sensor, names] of continued) {
+    if (sqlite) {
+      const lookup = sqliteStatement(sqlite, 'select data from events where sensor = ? and session = ?');
+      for (const [sensor, names] of continued) {
+        for (const session of names) {
+          const rows = lookup.all(sensor, session) as { data: string }[];
+          stored.set(
+            sessionKey(sensor, session),
+            rows.map((row) => JSON.parse(row.data) as SensorEvent),
+          );
+        }
+      }
+    }
+    for (const [sensor, names] of sqlite ? [] : continued) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('events')
@@ -373,7 +419,17 @@ export class EvidenceService {
     }
 
     // 5. Writes: sessions, reputations, child aggregates, usernames, recipients.
-    for (const part of chunks(sessionRows, ROWS_PER_STATEMENT)) {
+    if (sqlite) {
+      sqliteUpsertRows(
+        sqlite,
+        'sensor_sessions',
+        ['sensor', 'session', 'ip', 'first_ts', 'last_ts', 'events', 'state'],
+        ['sensor', 'session'],
+        'first_ts = excluded.first_ts, last_ts = excluded.last_ts, events = excluded.events, state = excluded.state',
+        sessionRows as unknown as Record<string, unknown>[],
+      );
+    }
+    for (const part of chunks(sqlite ? [] : sessionRows, ROWS_PER_STATEMENT)) {
       await tx
         .insertInto('sensor_sessions')
         .values(part)
@@ -429,12 +485,19 @@ export class EvidenceService {
         if (c.sessions !== 0 || c.events !== 0) dayRows.push({ ip, day, reports: 0, ...c });
       }
     }
-    await upsertAdd(tx, 'reputation_protocols', ['ip', 'protocol'], ['sessions', 'events'], protocolRows);
-    await upsertAdd(tx, 'reputation_behaviors', ['ip', 'behavior'], ['count'], behaviorRows);
-    await upsertAdd(tx, 'reputation_primitives', ['ip', 'primitive'], ['count'], primitiveRows);
-    await upsertAdd(tx, 'reputation_days', ['ip', 'day'], ['sessions', 'events'], dayRows);
-    await this.addSeen(tx, 'sensor_usernames', 'username', 'sessions', usernames);
-    await this.addSeen(tx, 'sensor_recipients', 'email', 'messages', recipients);
+    await upsertAdd(
+      tx,
+      sqlite,
+      'reputation_protocols',
+      ['ip', 'protocol'],
+      ['sessions', 'events'],
+      protocolRows,
+    );
+    await upsertAdd(tx, sqlite, 'reputation_behaviors', ['ip', 'behavior'], ['count'], behaviorRows);
+    await upsertAdd(tx, sqlite, 'reputation_primitives', ['ip', 'primitive'], ['count'], primitiveRows);
+    await upsertAdd(tx, sqlite, 'reputation_days', ['ip', 'day'], ['sessions', 'events'], dayRows);
+    await this.addSeen(tx, sqlite, 'sensor_usernames', 'username', 'sessions', usernames);
+    await this.addSeen(tx, sqlite, 'sensor_recipients', 'email', 'messages', recipients);
 
     // 6. Scores (and max_severity) from the updated aggregates.
     await this.scorer.rescoreMany(tx, ipDeltas.map((d) => d.ip.text).sort(), now);
@@ -443,6 +506,7 @@ export class EvidenceService {
 
   private async addSeen(
     tx: DbExecutor,
+    sqlite: BetterSqlite3.Database | null,
     table: 'sensor_usernames' | 'sensor_recipients',
     column: 'username' | 'email',
     counter: 'sessions' | 'messages',
@@ -458,6 +522,18 @@ export class EvidenceService {
         last_seen: range.last,
       };
     });
+    if (sqlite) {
+      const set = `${counter} = ${table}.${counter} + excluded.${counter}, first_seen = case when excluded.first_seen < ${table}.first_seen then excluded.first_seen else ${table}.first_seen end, last_seen = case when excluded.last_seen > ${table}.last_seen then excluded.last_seen else ${table}.last_seen end`;
+      sqliteUpsertRows(
+        sqlite,
+        table,
+        [column, 'protocol', counter, 'first_seen', 'last_seen'],
+        [column, 'protocol'],
+        set,
+        rows,
+      );
+      return;
+    }
     for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
       await tx
         .insertInto(table)
