@@ -118,6 +118,35 @@ export function smtpRecipient(event: SensorEvent): string | null {
   return match?.[1] ? normaliseEmail(match[1]) : null;
 }
 
+/**
+ * `events.data`: the event without the fields the row already holds in columns (id, sensor, session, ts,
+ * type), about a third of the row. `storedEvent` puts them back; rows written whole by earlier versions
+ * read the same.
+ */
+function eventData(event: SensorEvent): string {
+  const { id: _id, sensor: _sensor, session: _session, ts: _ts, type: _type, ...rest } = event;
+  return JSON.stringify(rest);
+}
+
+interface StoredEventRow {
+  event_id: string;
+  session: string;
+  ts: number | string;
+  type: string;
+  data: string;
+}
+
+function storedEvent(sensor: string, row: StoredEventRow): SensorEvent {
+  return {
+    ...(JSON.parse(row.data) as object),
+    id: row.event_id,
+    sensor,
+    session: row.session,
+    ts: Number(row.ts),
+    type: row.type,
+  } as SensorEvent;
+}
+
 function stateOf(
   events: readonly SensorEvent[],
   catalog: CompiledCatalog,
@@ -280,7 +309,7 @@ export class EvidenceService {
         ip: sessionIp.get(sessionKey(e.sensor, e.session)) ?? e.srcIp,
         ts: e.ts,
         type: e.type,
-        data: JSON.stringify(e),
+        data: eventData(e),
       })),
     );
 
@@ -354,13 +383,16 @@ export class EvidenceService {
       continued.set(sensor, names);
     }
     if (sqlite) {
-      const lookup = sqliteStatement(sqlite, 'select data from events where sensor = ? and session = ?');
+      const lookup = sqliteStatement(
+        sqlite,
+        'select event_id, session, ts, type, data from events where sensor = ? and session = ?',
+      );
       for (const [sensor, names] of continued) {
         for (const session of names) {
-          const rows = lookup.all(sensor, session) as { data: string }[];
+          const rows = lookup.all(sensor, session) as StoredEventRow[];
           stored.set(
             sessionKey(sensor, session),
-            rows.map((row) => JSON.parse(row.data) as SensorEvent),
+            rows.map((row) => storedEvent(sensor, row)),
           );
         }
       }
@@ -369,14 +401,14 @@ export class EvidenceService {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('events')
-          .select(['session', 'data'])
+          .select(['event_id', 'session', 'ts', 'type', 'data'])
           .where('sensor', '=', sensor)
           .where('session', 'in', part)
           .execute();
         for (const row of rows) {
           const key = sessionKey(sensor, row.session);
           const list = stored.get(key) ?? [];
-          list.push(JSON.parse(row.data) as SensorEvent);
+          list.push(storedEvent(sensor, row));
           stored.set(key, list);
         }
       }
