@@ -24,6 +24,7 @@ import {
   lockIp,
   touchReputation,
 } from '../store/reputation-repository.js';
+import { sqliteInsertRows } from '../store/sqlite-rows.js';
 import { createFeedParser, type FeedEntry, feedRejections } from './feed-parser.js';
 
 export type FeedKind = 'list' | 'tor';
@@ -62,6 +63,22 @@ export type FeedImportProgress = (stage: string, done: number, total: number) =>
 
 export class FeedImportError extends Error {}
 
+/** The columns of a new feed-only reputation row (SQLite bulk path; the other engine uses insertNewReputations). */
+const NEW_ROW_COLUMNS = [
+  'ip',
+  'ip_key',
+  'ip_version',
+  'first_seen',
+  'last_seen',
+  'score',
+  'score_raw',
+  'score_updated_at',
+  'country_code',
+  'asn',
+  'asn_org',
+  'stix_id',
+  'max_severity',
+];
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 /** Entries written and rescored per transaction: big enough to amortise commits, small enough not to hold the write lock long. */
 const BATCH = 2000;
@@ -221,6 +238,7 @@ export async function importFeed(
       await insertFeedEntries(
         tx,
         batch.map((entry) => entryRow(options.name, entry, now)),
+        store.sqlite,
       );
       const singles = batch.filter((entry) => entry.kind === 'ip').map((entry) => entry.cidr.network);
       const existingRows = await existingReputations(
@@ -258,7 +276,9 @@ export async function importFeed(
           max_severity: 0,
         });
       }
-      await insertNewReputations(tx, fresh);
+      if (store.sqlite)
+        sqliteInsertRows(store.sqlite, 'reputations', NEW_ROW_COLUMNS, 'on conflict (ip) do nothing', fresh);
+      else await insertNewReputations(tx, fresh);
       for (const row of fresh) {
         await scorer.notify(
           tx,

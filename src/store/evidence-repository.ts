@@ -2,6 +2,9 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { DbExecutor, EventsTable } from './database.js';
+import { sqliteStatement } from './sqlite-rows.js';
+
+export { sqliteStatement, sqliteUpsertRows } from './sqlite-rows.js';
 
 export interface EvidenceIdRow {
   source: string;
@@ -82,48 +85,6 @@ export async function insertEvents(
       .insertInto('events')
       .values(rows.slice(start, start + ROWS_PER_STATEMENT))
       .execute();
-  }
-}
-
-const cachedStatements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
-
-/** A prepared statement on the raw SQLite handle, cached per connection and SQL text. */
-export function sqliteStatement(sqlite: BetterSqlite3.Database, text: string): BetterSqlite3.Statement {
-  let cache = cachedStatements.get(sqlite);
-  if (!cache) {
-    cache = new Map();
-    cachedStatements.set(sqlite, cache);
-  }
-  let statement = cache.get(text);
-  if (!statement) {
-    statement = sqlite.prepare(text);
-    cache.set(text, statement);
-  }
-  return statement;
-}
-
-/**
- * SQLite fast path for the ingest's upserts: one prepared single-row statement run per row (no query
- * building or compiling per chunk). `set` is the `do update set` clause, written against `table` and
- * `excluded` exactly as the portable multi-row form writes it. Every row must have `columns`.
- */
-export function sqliteUpsertRows(
-  sqlite: BetterSqlite3.Database,
-  table: string,
-  columns: readonly string[],
-  keys: readonly string[],
-  set: string,
-  rows: readonly Record<string, unknown>[],
-): void {
-  if (rows.length === 0) return;
-  const statement = sqliteStatement(
-    sqlite,
-    `insert into ${table} (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')}) on conflict (${keys.join(', ')}) do update set ${set}`,
-  );
-  const values = new Array<unknown>(columns.length);
-  for (const row of rows) {
-    for (let i = 0; i < columns.length; i++) values[i] = row[columns[i] as string];
-    statement.run(values);
   }
 }
 
