@@ -42,6 +42,16 @@ async function open() {
 }
 
 const rate = (events: number, ms: number) => Math.round(events / (ms / 1000));
+// CPU time of the whole process (all threads) beside wall time: on a shared machine the load average moves
+// wall time a lot; CPU ms per 1,000 events moves much less.
+const cpuMs = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
+const cpu = (events: number, since: NodeJS.CpuUsage) => {
+  const ms = cpuMs(since);
+  return `cpu ${ms.toFixed(0)} ms, ${((ms / events) * 1000).toFixed(1)} ms per 1k events`;
+};
 
 try {
   // Parsed once, grouped so that sessions stay whole per chunk (as the importer does).
@@ -74,10 +84,11 @@ try {
   {
     const { store, services } = await open();
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     const summary = await importCowrie(services, files, { now: Date.now() });
     const ms = performance.now() - started;
     console.log(
-      `vakt import cowrie (files → store): ${rate(summary.accepted, ms)} events/s (${ms.toFixed(0)} ms)`,
+      `vakt import cowrie (files → store): ${rate(summary.accepted, ms)} events/s (${ms.toFixed(0)} ms; ${cpu(summary.accepted, cpuStart)})`,
     );
     await store.close();
   }
@@ -86,10 +97,11 @@ try {
   {
     const { store, services } = await open();
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     for (const chunk of chunks) await services.evidence.ingest(chunk, Date.now());
     const ms = performance.now() - started;
     console.log(
-      `evidence ingest (parsed → store): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`,
+      `evidence ingest (parsed → store): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms; ${cpu(events.length, cpuStart)})`,
     );
     await store.close();
   }
@@ -109,6 +121,7 @@ try {
       }),
     );
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     let accepted = 0;
     for (const body of bodies) {
       const res = await fetch(url, {
@@ -121,7 +134,7 @@ try {
     }
     const ms = performance.now() - started;
     console.log(
-      `sensor ingest over HTTP: ${rate(accepted, ms)} events/s (${ms.toFixed(0)} ms, ${accepted} accepted)`,
+      `sensor ingest over HTTP: ${rate(accepted, ms)} events/s (${ms.toFixed(0)} ms, ${accepted} accepted; ${cpu(accepted, cpuStart)})`,
     );
     await app.close();
     await store.close();
@@ -137,6 +150,7 @@ try {
     );
     const insert = sqlite.prepare('insert into events values (?, ?, ?, ?, ?, ?, ?, ?)');
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     sqlite.transaction(() => {
       for (const e of events) {
         insert.run(utcDay(e.ts), e.sensor, e.id, e.session, e.srcIp, e.ts, e.type, JSON.stringify(e));
@@ -144,7 +158,7 @@ try {
     })();
     const ms = performance.now() - started;
     console.log(
-      `ceiling (raw better-sqlite3 inserts): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms)`,
+      `ceiling (raw better-sqlite3 inserts): ${rate(events.length, ms)} events/s (${ms.toFixed(0)} ms; ${cpu(events.length, cpuStart)})`,
     );
     sqlite.close();
   }

@@ -27,6 +27,28 @@ interface IpEvidence {
   failedLogins: number;
   /** Events other than connect, failed auth and disconnect. */
   other: number;
+  /** `${protocol} ${session}` → timestamps of its failed logins. */
+  failures: Map<string, number[]>;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The `<protocol>_brute_force` count decision 0605 defines, computed from the events alone: sessions with
+ * ≥ 5 failed logins, plus UTC days on which the other sessions' failed logins add up to ≥ 5.
+ */
+function expectedBruteForce(e: IpEvidence, protocol: string): { sessions: number; days: number } {
+  let sessions = 0;
+  const days = new Map<number, number>();
+  for (const [key, times] of e.failures) {
+    if (!key.startsWith(`${protocol} `)) continue;
+    if (times.length >= 5) {
+      sessions++;
+      continue;
+    }
+    for (const ts of times) days.set(Math.floor(ts / DAY_MS), (days.get(Math.floor(ts / DAY_MS)) ?? 0) + 1);
+  }
+  return { sessions, days: [...days.values()].filter((n) => n >= 5).length };
 }
 
 /** What each IP did, read independently of the store from the same files. */
@@ -39,13 +61,23 @@ async function evidenceByIp(): Promise<Map<string, IpEvidence>> {
       if (event === null) continue;
       let entry = out.get(event.srcIp);
       if (!entry) {
-        entry = { sessions: new Set(), loggedIn: false, downloaded: false, failedLogins: 0, other: 0 };
+        entry = {
+          sessions: new Set(),
+          loggedIn: false,
+          downloaded: false,
+          failedLogins: 0,
+          other: 0,
+          failures: new Map(),
+        };
         out.set(event.srcIp, entry);
       }
       entry.sessions.add(event.session);
       if (event.type === 'auth' && event.success) entry.loggedIn = true;
-      else if (event.type === 'auth') entry.failedLogins++;
-      else if (event.type === 'download') entry.downloaded = true;
+      else if (event.type === 'auth') {
+        entry.failedLogins++;
+        const key = `${event.protocol} ${event.session}`;
+        entry.failures.set(key, [...(entry.failures.get(key) ?? []), event.ts]);
+      } else if (event.type === 'download') entry.downloaded = true;
       if (event.type !== 'connect' && event.type !== 'disconnect' && event.type !== 'auth') entry.other++;
       if (event.type === 'auth' && event.success) entry.other++;
     }
@@ -90,6 +122,30 @@ describe('Cowrie import (shared logs)', {
     );
     assert.ok(single.length > 50, `${single.length} such IPs`);
     for (const [ip] of single) assert.ok((scores.get(ip) ?? 100) <= 30, `${ip} scored ${scores.get(ip)}`);
+  });
+
+  it('gives credential brute force to IPs trying one password per connection (across sessions, per UTC day)', async () => {
+    const rows = await t.store.db
+      .selectFrom('reputation_behaviors')
+      .select(['ip', 'behavior', 'count'])
+      .where('behavior', 'in', ['ssh_brute_force', 'telnet_brute_force'])
+      .execute();
+    const stored = new Map(rows.map((r) => [`${r.ip} ${r.behavior}`, Number(r.count)]));
+    let crossOnly = 0;
+    for (const [ip, e] of evidence) {
+      for (const protocol of ['ssh', 'telnet']) {
+        const expected = expectedBruteForce(e, protocol);
+        if (expected.sessions === 0 && expected.days > 0) crossOnly++;
+        const count = stored.get(`${ip} ${protocol}_brute_force`) ?? 0;
+        assert.equal(
+          count,
+          expected.sessions + expected.days,
+          `${ip} ${protocol}: ${JSON.stringify(expected)}`,
+        );
+      }
+    }
+    // The logs hold hundreds of such slow guessers; none of them showed brute force one session at a time.
+    assert.ok(crossOnly > 200, `${crossOnly} IPs with brute force across sessions only`);
   });
 
   it('explains every score by its breakdown', async () => {

@@ -34,6 +34,24 @@ function sshSession(ip: string, session: string, start: number, sensor = 'hp-1')
   ];
 }
 
+/** A session that tries `failures` passwords over SSH and leaves (one password per connection when 1). */
+function guessSession(ip: string, session: string, start: number, failures = 1, from = 0) {
+  const base = { sensor: 'hp-1', session, srcIp: ip, srcPort: 40000, dstPort: 22, protocol: 'ssh' };
+  const at = (n: number) => new Date(start + n * 1000).toISOString();
+  return [
+    ...(from === 0 ? [{ ...base, id: `${session}-c`, ts: at(0), type: 'connect' }] : []),
+    ...Array.from({ length: failures }, (_, i) => ({
+      ...base,
+      id: `${session}-a${from + i}`,
+      ts: at(1 + from + i),
+      type: 'auth',
+      username: 'root',
+      password: `pw${from + i}`,
+      success: false,
+    })),
+  ];
+}
+
 function smtpSession(ip: string, session: string, start: number) {
   const base = { sensor: 'hp-1', session, srcIp: ip, srcPort: 50000, dstPort: 25, protocol: 'smtp' };
   return ['EHLO x', 'MAIL FROM:<a@example.org>', 'RCPT TO:<Victim@Example.com>', 'DATA'].map(
@@ -168,6 +186,68 @@ for (const engine of ENGINES) {
       assert.equal(a.rep?.events, once.length);
       assert.equal(a.rep?.max_severity, 4);
       assert.ok((a.rep?.score ?? 0) >= 90, `score ${a.rep?.score}`);
+    });
+
+    it('judges credential brute force across sessions per UTC day, the same for any split or order', async () => {
+      // A whole UTC day inside the retention window, so every session lands on the same day.
+      const day = (utcDay(t.clock.now()) - 2) * DAY_MS;
+      const guesses = (ip: string, sessions: number) =>
+        Array.from({ length: sessions }, (_, i) =>
+          guessSession(ip, `g-${ip}-${i}`, day + 3_600_000 + i * 600_000),
+        ).flat();
+      const bruteForce = async (ip: string) =>
+        Number(
+          (
+            await t.store.db
+              .selectFrom('reputation_behaviors')
+              .select('count')
+              .where('ip', '=', ip)
+              .where('behavior', '=', 'ssh_brute_force')
+              .executeTakeFirst()
+          )?.count ?? 0,
+        );
+      const windows = async (ip: string) =>
+        (await t.store.db.selectFrom('sensor_auth_windows').selectAll().where('ip', '=', ip).execute())
+          .map((r) => `${r.behavior}:${r.day}:${r.primitive}:${Number(r.count)}`)
+          .sort();
+
+      // Four single guesses: below the threshold. Six: one day over it, whatever the delivery.
+      assert.equal((await post(guesses('45.83.14.1', 4))).statusCode, 200);
+      assert.equal(await bruteForce('45.83.14.1'), 0);
+      const six = guesses('45.83.14.2', 6);
+      assert.equal((await post(six)).json().accepted, six.length);
+      assert.equal(await bruteForce('45.83.14.2'), 1);
+      const shuffled = guesses('45.83.14.3', 6);
+      for (const piece of [shuffled.slice(7), shuffled.slice(2, 9), shuffled.slice(0, 4), shuffled]) {
+        assert.equal((await post(piece)).statusCode, 200);
+      }
+      const strip = (x: unknown) => JSON.stringify(x).replace(/45\.83\.14\.\d/g, 'IP');
+      assert.equal(
+        strip(await snapshot(t.store.db, '45.83.14.3')),
+        strip(await snapshot(t.store.db, '45.83.14.2')),
+      );
+      assert.deepEqual(await windows('45.83.14.3'), await windows('45.83.14.2'));
+      assert.deepEqual(await windows('45.83.14.2'), [`ssh_brute_force:${utcDay(day)}:ssh_auth_failed:6`]);
+
+      // A session that becomes a brute force by itself leaves the day's window: 1 session + 0 days.
+      const five = guesses('45.83.14.4', 5);
+      assert.equal((await post(five)).statusCode, 200);
+      assert.equal(await bruteForce('45.83.14.4'), 1);
+      const more = guessSession('45.83.14.4', 'g-45.83.14.4-0', day + 3_600_000, 4, 1);
+      assert.equal((await post(more)).json().accepted, 4);
+      assert.equal(await bruteForce('45.83.14.4'), 1);
+      assert.deepEqual(await windows('45.83.14.4'), [`ssh_brute_force:${utcDay(day)}:ssh_auth_failed:4`]);
+      // The same events in one batch give the same tables.
+      const together = [
+        ...guesses('45.83.14.5', 5),
+        ...guessSession('45.83.14.5', 'g-45.83.14.5-0', day + 3_600_000, 4, 1),
+      ];
+      assert.equal((await post(together)).statusCode, 200);
+      assert.equal(
+        strip(await snapshot(t.store.db, '45.83.14.5')),
+        strip(await snapshot(t.store.db, '45.83.14.4')),
+      );
+      assert.deepEqual(await windows('45.83.14.5'), await windows('45.83.14.4'));
     });
 
     it('serves sensor evidence in the check response, with protocol filter and maxAge', async () => {

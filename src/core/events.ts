@@ -184,6 +184,23 @@ export function parseTimestamp(value: unknown): number | string {
   return utc - offsetMinutes * 60_000;
 }
 
+// Batches repeat a few source addresses many times: remember each text's verdict (bounded, cleared when full).
+const SOURCE_IP_MEMO = new Map<string, { ok: true; text: string } | { ok: false; reason: string }>();
+const SOURCE_IP_MEMO_SIZE = 10_000;
+
+/** `srcIp` as its canonical text, or why it is refused (not an address, or not a public one). */
+function sourceIp(value: string): { ok: true; text: string } | { ok: false; reason: string } {
+  let verdict = SOURCE_IP_MEMO.get(value);
+  if (verdict) return verdict;
+  const parsed = parseIp(value);
+  if (!parsed.ok) verdict = { ok: false, reason: `srcIp is not an IP address: ${parsed.reason}` };
+  else if (!isPublicIp(parsed.ip)) verdict = { ok: false, reason: 'srcIp is not a public address' };
+  else verdict = { ok: true, text: parsed.ip.text };
+  if (SOURCE_IP_MEMO.size >= SOURCE_IP_MEMO_SIZE) SOURCE_IP_MEMO.clear();
+  SOURCE_IP_MEMO.set(value, verdict);
+  return verdict;
+}
+
 function validateUnchecked(input: Input, now: number, maxAgeMs: number | null): SensorEvent {
   const id = identifier(input, 'id', EVENT_LIMITS.id);
   const sensor = text(input, 'sensor', EVENT_LIMITS.sensor);
@@ -196,10 +213,8 @@ function validateUnchecked(input: Input, now: number, maxAgeMs: number | null): 
   if (maxAgeMs !== null && ts < now - maxAgeMs) fail('ts is older than the retention window');
 
   if (typeof input.srcIp !== 'string') fail('srcIp must be a string');
-  const parsed = parseIp(input.srcIp);
-  if (!parsed.ok) fail(`srcIp is not an IP address: ${parsed.reason}`);
-  if (!isPublicIp(parsed.ip)) fail('srcIp is not a public address');
-  const srcIp = parsed.ip.text;
+  const srcIp = sourceIp(input.srcIp);
+  if (srcIp.ok === false) fail(srcIp.reason);
 
   const srcPort = port(input, 'srcPort', false);
   const dstPort = port(input, 'dstPort', false);
@@ -210,7 +225,7 @@ function validateUnchecked(input: Input, now: number, maxAgeMs: number | null): 
     fail('protocol must be a lower-case token of at most 32 characters');
   }
 
-  const base = { id, ts, sensor, session, srcIp, srcPort, dstPort, protocol };
+  const base = { id, ts, sensor, session, srcIp: srcIp.text, srcPort, dstPort, protocol };
   switch (input.type) {
     case 'connect':
       return { ...base, type: 'connect' };

@@ -71,6 +71,8 @@ export function createCowrieParser(options: CowrieParserOptions): CowrieParser {
   const sessions = new Map<string, SessionState>();
   const defaultSensor = options.defaultSensor ?? 'cowrie';
   const maxAgeMs = options.maxAgeMs ?? null;
+  // Logs repeat a few source addresses on many lines: each text is parsed and classified once.
+  const ipVerdicts = new Map<string, 'invalid_ip' | 'non_public_ip' | { text: string }>();
 
   function push(rawLine: string): SensorEvent | null {
     tally.lines++;
@@ -118,13 +120,15 @@ export function createCowrieParser(options: CowrieParserOptions): CowrieParser {
       tallyRejected(tally, 'too_old', lineNumber);
       return null;
     }
-    const ip = parseIp(srcIpText);
-    if (!ip.ok) {
-      tallyRejected(tally, 'invalid_ip', lineNumber);
-      return null;
+    let ipVerdict = ipVerdicts.get(srcIpText);
+    if (ipVerdict === undefined) {
+      const ip = parseIp(srcIpText);
+      ipVerdict = !ip.ok ? 'invalid_ip' : !isPublicIp(ip.ip) ? 'non_public_ip' : { text: ip.ip.text };
+      if (ipVerdicts.size >= MAX_OPEN_SESSIONS) ipVerdicts.clear();
+      ipVerdicts.set(srcIpText, ipVerdict);
     }
-    if (!isPublicIp(ip.ip)) {
-      tallyRejected(tally, 'non_public_ip', lineNumber);
+    if (typeof ipVerdict === 'string') {
+      tallyRejected(tally, ipVerdict, lineNumber);
       return null;
     }
 
@@ -148,7 +152,7 @@ export function createCowrieParser(options: CowrieParserOptions): CowrieParser {
       ts,
       sensor: str(raw.sensor) ?? defaultSensor,
       session,
-      srcIp: ip.ip.text,
+      srcIp: ipVerdict.text,
       srcPort: state?.srcPort ?? null,
       dstPort: state?.dstPort ?? null,
       protocol,

@@ -1,16 +1,15 @@
 // `vakt import <kind> <file…>` (SPEC §7): Cowrie JSON → events; auth logs, Fail2Ban logs and report CSV → local reports.
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { gunzipSync } from 'node:zlib';
 import type { SensorEvent } from '../core/events.js';
 import { isReportCsvRowError, parseReportCsv } from '../core/report-csv.js';
 import type { AuthenticatedKey } from '../services/key-service.js';
 import { type ValidReport, validateEvidenceIp, validateReport } from '../services/report-input.js';
 import type { Services } from '../services/services.js';
 import { createAuthLogParser, detectBursts, type FailedLogin } from './auth-log-parser.js';
-import { createCowrieParser } from './cowrie-parser.js';
+import type { CowrieWorkerInput, CowrieWorkerMessage } from './cowrie-worker.js';
 import { categoryForJail, createFail2banParser } from './fail2ban-log-parser.js';
 import {
   emptyTally,
@@ -20,6 +19,9 @@ import {
   tallyRejected,
   tallySkipped,
 } from './line-tally.js';
+import { readLines } from './read-lines.js';
+
+export { readLines } from './read-lines.js';
 
 export const IMPORT_KINDS = ['cowrie', 'auth-log', 'fail2ban-log', 'reports-csv'] as const;
 export type ImportKind = (typeof IMPORT_KINDS)[number];
@@ -67,23 +69,6 @@ const EVENTS_PER_CHUNK = 10_000;
 const REPORTS_PER_CHUNK = 500;
 const PROGRESS_EVERY = 5_000;
 
-function isGzip(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(2);
-    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Lines of a text file, gunzipped when it starts with the gzip magic bytes (whatever its name). */
-export function readLines(path: string): AsyncIterable<string> {
-  let stream: Readable = createReadStream(path);
-  if (isGzip(path)) stream = stream.pipe(createGunzip());
-  return createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-}
-
 function readText(path: string): string {
   const bytes = readFileSync(path);
   return (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
@@ -121,13 +106,73 @@ async function* tracked(
   }
 }
 
+/**
+ * Parses Cowrie files in a worker thread (see cowrie-worker.ts) and yields its event batches; the
+ * returned value is the parser's tally. The worker is stopped if the consumer stops early.
+ */
+async function* cowrieBatches(
+  files: readonly string[],
+  options: ImportOptions,
+): AsyncGenerator<SensorEvent[], LineTally> {
+  const input: CowrieWorkerInput = { files: [...files], now: options.now };
+  // From dist the worker is the compiled .js. Run from the sources (tests and benches under tsx), it is
+  // the .ts file, and Node 20 does not carry tsx's loader hooks into workers: register them there first.
+  const worker = import.meta.url.endsWith('.ts')
+    ? new Worker(
+        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./cowrie-worker.ts', import.meta.url).href)}); });`,
+        { eval: true, workerData: input },
+      )
+    : new Worker(new URL('./cowrie-worker.js', import.meta.url), { workerData: input });
+  const queue: CowrieWorkerMessage[] = [];
+  let failure: Error | null = null;
+  let exited = false;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  worker.on('message', (message: CowrieWorkerMessage) => {
+    queue.push(message);
+    notify();
+  });
+  worker.on('error', (error) => {
+    failure = error;
+    notify();
+  });
+  worker.on('exit', () => {
+    exited = true;
+    notify();
+  });
+  let reported = 0;
+  try {
+    for (;;) {
+      const message = queue.shift();
+      if (message === undefined) {
+        if (failure) throw failure;
+        if (exited) throw new Error('the Cowrie parser worker stopped before it finished');
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      if (message.kind === 'error') throw new Error(message.message);
+      if (options.onProgress && message.read - reported >= PROGRESS_EVERY) {
+        reported = message.read;
+        options.onProgress(message.read);
+      }
+      if (message.kind === 'done') return message.tally;
+      worker.postMessage('ack');
+      yield message.events;
+    }
+  } finally {
+    await worker.terminate();
+  }
+}
+
 /** Cowrie JSON logs (plain or gzip) → sensor events; original timestamps kept, however old. */
 export async function importCowrie(
   services: Services,
   files: readonly string[],
   options: ImportOptions,
 ): Promise<ImportSummary> {
-  const parser = createCowrieParser({ now: options.now, maxAgeMs: null });
   const open = new Map<string, SensorEvent[]>();
   let buffered = 0;
   let accepted = 0;
@@ -145,22 +190,31 @@ export async function importCowrie(
     accepted += outcome.accepted;
     duplicates += outcome.duplicates;
   };
-  const progress = { read: 0 };
-  for (const file of files) {
-    for await (const line of tracked(readLines(file), options, progress)) {
-      const event = parser.push(line);
-      if (event === null) continue;
-      const key = `${event.sensor}\u0000${event.session}`;
-      const list = open.get(key);
-      if (list) list.push(event);
-      else open.set(key, [event]);
-      buffered++;
+  const batches = cowrieBatches(files, options);
+  let tally: LineTally;
+  try {
+    for (;;) {
+      const next = await batches.next();
+      if (next.done) {
+        tally = next.value;
+        break;
+      }
+      for (const event of next.value) {
+        const key = `${event.sensor}\u0000${event.session}`;
+        const list = open.get(key);
+        if (list) list.push(event);
+        else open.set(key, [event]);
+        buffered++;
+      }
       if (buffered >= EVENTS_PER_CHUNK) await flush(buffered >= 2 * EVENTS_PER_CHUNK);
     }
+  } finally {
+    // Stops the worker when the store failed (a finished generator ignores this).
+    await batches.return(emptyTally());
   }
   await flush(true);
-  options.onProgress?.(progress.read);
-  return { ...summaryFrom('cowrie', files.length, parser.tally), accepted, duplicates };
+  options.onProgress?.(tally.lines);
+  return { ...summaryFrom('cowrie', files.length, tally), accepted, duplicates };
 }
 
 interface ReportCandidate {

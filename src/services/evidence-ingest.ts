@@ -1,12 +1,22 @@
 // Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
+import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
+import { windowThresholds } from '../core/detection/catalog.js';
 import type { CompiledCatalog } from '../core/detection/classify.js';
-import { classifySession } from '../core/detection/classify.js';
+import { classifySession, matchEventPrimitives } from '../core/detection/classify.js';
 import type { SensorEvent } from '../core/events.js';
 import { type IpAddress, parseIp } from '../core/ip.js';
 import { utcDay } from '../core/time.js';
 import type { DbExecutor, Dialect, SensorSessionsTable } from '../store/database.js';
-import { insertEvents, insertEvidenceIds } from '../store/evidence-repository.js';
+import {
+  type AuthWindowDelta,
+  addAuthWindows,
+  authWindowKey,
+  insertEvents,
+  insertEvidenceIds,
+  sqliteStatement,
+  sqliteUpsertRows,
+} from '../store/evidence-repository.js';
 import { chunks } from '../store/report-batch-repository.js';
 import { earlier, later, lockIp, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
@@ -26,6 +36,17 @@ export interface SessionState {
   behaviors: string[];
   /** `${protocol}\u0000${username}` pairs tried in the session. */
   usernames: string[];
+  /**
+   * What the session adds to cross-session windows (decision 0605): `${behavior}\u0000${primitive}\u0000${day}`
+   * → events, for each `acrossSessions` behaviour the session does not show itself. Absent when empty.
+   */
+  windows?: Record<string, number>;
+}
+
+/** An `acrossSessions` behaviour and the thresholds judged per UTC day over the IP's sessions. */
+interface WindowedBehavior {
+  behavior: string;
+  thresholds: { primitive: string; min: number }[];
 }
 
 export interface IngestOutcome {
@@ -97,24 +118,83 @@ export function smtpRecipient(event: SensorEvent): string | null {
   return match?.[1] ? normaliseEmail(match[1]) : null;
 }
 
-function stateOf(events: readonly SensorEvent[], catalog: CompiledCatalog): SessionState {
+/**
+ * `events.data`: the event without the fields the row already holds in columns (id, sensor, session, ts,
+ * type), about a third of the row. `storedEvent` puts them back; rows written whole by earlier versions
+ * read the same.
+ */
+function eventData(event: SensorEvent): string {
+  const { id: _id, sensor: _sensor, session: _session, ts: _ts, type: _type, ...rest } = event;
+  return JSON.stringify(rest);
+}
+
+interface StoredEventRow {
+  event_id: string;
+  session: string;
+  ts: number | string;
+  type: string;
+  data: string;
+}
+
+function storedEvent(sensor: string, row: StoredEventRow): SensorEvent {
+  return {
+    ...(JSON.parse(row.data) as object),
+    id: row.event_id,
+    sensor,
+    session: row.session,
+    ts: Number(row.ts),
+    type: row.type,
+  } as SensorEvent;
+}
+
+function stateOf(
+  events: readonly SensorEvent[],
+  catalog: CompiledCatalog,
+  windowed: readonly WindowedBehavior[],
+): SessionState {
   const classification = classifySession(events, catalog);
   const protocols = new Set<string>();
   const usernames = new Set<string>();
   let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
   for (const event of events) {
     protocols.add(event.protocol);
     if (event.ts < first) first = event.ts;
+    if (event.ts > last) last = event.ts;
     if (event.type === 'auth' && event.username !== '')
       usernames.add(`${event.protocol}\u0000${event.username}`);
   }
-  return {
+  const state: SessionState = {
     day: utcDay(first),
     protocols: [...protocols].sort(),
     primitives: Object.fromEntries(classification.primitives),
     behaviors: [...classification.behaviors.keys()].sort(),
     usernames: [...usernames].sort(),
   };
+  // Cross-session windows (decision 0605): the session's threshold events, by UTC day, for every
+  // acrossSessions behaviour it does not show by itself.
+  const windows = new Map<string, number>();
+  const oneDay = utcDay(first) === utcDay(last);
+  let perEvent: string[][] | null = null;
+  for (const { behavior, thresholds } of windowed) {
+    if (classification.behaviors.has(behavior)) continue;
+    for (const { primitive } of thresholds) {
+      const count = classification.primitives.get(primitive) ?? 0;
+      if (count === 0) continue;
+      if (oneDay) {
+        windows.set(`${behavior}\u0000${primitive}\u0000${state.day}`, count);
+        continue;
+      }
+      perEvent ??= events.map((event) => matchEventPrimitives(event, catalog));
+      events.forEach((event, index) => {
+        if (!perEvent?.[index]?.includes(primitive)) return;
+        const key = `${behavior}\u0000${primitive}\u0000${utcDay(event.ts)}`;
+        windows.set(key, (windows.get(key) ?? 0) + 1);
+      });
+    }
+  }
+  if (windows.size > 0) state.windows = Object.fromEntries([...windows].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return state;
 }
 
 const EMPTY_STATE: SessionState = { day: 0, protocols: [], primitives: {}, behaviors: [], usernames: [] };
@@ -127,17 +207,25 @@ function parseState(text: string): SessionState {
     primitives: parsed.primitives ?? {},
     behaviors: parsed.behaviors ?? [],
     usernames: parsed.usernames ?? [],
+    windows: parsed.windows ?? {},
   };
 }
 
 /** Multi-row upsert adding `count` (and friends) to existing rows; `rows` must not repeat a key. */
 async function upsertAdd<T extends Record<string, string | number>>(
   tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
   table: 'reputation_protocols' | 'reputation_behaviors' | 'reputation_primitives' | 'reputation_days',
   keys: readonly string[],
   added: readonly string[],
   rows: readonly T[],
 ): Promise<void> {
+  const first = rows[0];
+  if (sqlite && first) {
+    const set = added.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
+    sqliteUpsertRows(sqlite, table, Object.keys(first), keys, set, rows);
+    return;
+  }
   for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
     const set: Record<string, unknown> = {};
     for (const column of added)
@@ -153,11 +241,17 @@ async function upsertAdd<T extends Record<string, string | number>>(
 }
 
 export class EvidenceService {
+  private readonly windowed: WindowedBehavior[];
+
   constructor(
     private readonly store: Store,
     private readonly scorer: ReputationScorer,
     private readonly catalog: CompiledCatalog,
-  ) {}
+  ) {
+    this.windowed = catalog.catalog.behaviors
+      .filter((behavior) => behavior.acrossSessions === true)
+      .map((behavior) => ({ behavior: behavior.name, thresholds: windowThresholds(behavior) }));
+  }
 
   /**
    * Stores validated events in one transaction. Events already stored (same `sensor` and `id`, however
@@ -215,7 +309,7 @@ export class EvidenceService {
         ip: sessionIp.get(sessionKey(e.sensor, e.session)) ?? e.srcIp,
         ts: e.ts,
         type: e.type,
-        data: JSON.stringify(e),
+        data: eventData(e),
       })),
     );
 
@@ -239,7 +333,28 @@ export class EvidenceService {
       string,
       { ip: string; firstTs: number; lastTs: number; events: number; state: SessionState }
     >();
-    for (const [sensor, names] of sessionsBySensor) {
+    if (sqlite) {
+      const lookup = sqliteStatement(
+        sqlite,
+        'select ip, first_ts, last_ts, events, state from sensor_sessions where sensor = ? and session = ?',
+      );
+      for (const [sensor, names] of sessionsBySensor) {
+        for (const session of names) {
+          const row = lookup.get(sensor, session) as
+            | { ip: string; first_ts: number; last_ts: number; events: number; state: string }
+            | undefined;
+          if (!row) continue;
+          existing.set(sessionKey(sensor, session), {
+            ip: row.ip,
+            firstTs: Number(row.first_ts),
+            lastTs: Number(row.last_ts),
+            events: Number(row.events),
+            state: parseState(row.state),
+          });
+        }
+      }
+    }
+    for (const [sensor, names] of sqlite ? [] : sessionsBySensor) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('sensor_sessions')
@@ -267,18 +382,33 @@ export class EvidenceService {
       names.push(session);
       continued.set(sensor, names);
     }
-    for (const [sensor, names] of continued) {
+    if (sqlite) {
+      const lookup = sqliteStatement(
+        sqlite,
+        'select event_id, session, ts, type, data from events where sensor = ? and session = ?',
+      );
+      for (const [sensor, names] of continued) {
+        for (const session of names) {
+          const rows = lookup.all(sensor, session) as StoredEventRow[];
+          stored.set(
+            sessionKey(sensor, session),
+            rows.map((row) => storedEvent(sensor, row)),
+          );
+        }
+      }
+    }
+    for (const [sensor, names] of sqlite ? [] : continued) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('events')
-          .select(['session', 'data'])
+          .select(['event_id', 'session', 'ts', 'type', 'data'])
           .where('sensor', '=', sensor)
           .where('session', 'in', part)
           .execute();
         for (const row of rows) {
           const key = sessionKey(sensor, row.session);
           const list = stored.get(key) ?? [];
-          list.push(JSON.parse(row.data) as SensorEvent);
+          list.push(storedEvent(sensor, row));
           stored.set(key, list);
         }
       }
@@ -289,6 +419,8 @@ export class EvidenceService {
     const usernames = new Map<string, SeenRange>();
     const recipients = new Map<string, SeenRange>();
     const sessionRows: SensorSessionsTable[] = [];
+    // `${ip}\u0000${behavior}\u0000${primitive}\u0000${day}` → change of the window count.
+    const windowDeltas = new Map<string, number>();
     let newSessions = 0;
     for (const [key, events] of bySession) {
       const first = events[0];
@@ -296,7 +428,7 @@ export class EvidenceService {
       const before = existing.get(key);
       const ipText = before?.ip ?? sessionIp.get(key) ?? first.srcIp;
       const all = before ? (stored.get(key) ?? events) : events;
-      const after = stateOf(all, this.catalog);
+      const after = stateOf(all, this.catalog, this.windowed);
       const old = before?.state ?? EMPTY_STATE;
 
       let delta = deltas.get(ipText);
@@ -355,6 +487,14 @@ export class EvidenceService {
       }
       for (const name of after.behaviors) if (!old.behaviors.includes(name)) bump(delta.behaviors, name, 1);
       for (const name of old.behaviors) if (!after.behaviors.includes(name)) bump(delta.behaviors, name, -1);
+      for (const [key, count] of Object.entries(after.windows ?? {})) {
+        const [behavior, primitive, day] = key.split('\u0000') as [string, string, string];
+        bump(windowDeltas, `${ipText}\u0000${behavior}\u0000${primitive}\u0000${day}`, count);
+      }
+      for (const [key, count] of Object.entries(old.windows ?? {})) {
+        const [behavior, primitive, day] = key.split('\u0000') as [string, string, string];
+        bump(windowDeltas, `${ipText}\u0000${behavior}\u0000${primitive}\u0000${day}`, -count);
+      }
       const oldUsernames = new Set(old.usernames);
       for (const pair of after.usernames) {
         if (oldUsernames.has(pair)) continue;
@@ -373,7 +513,17 @@ export class EvidenceService {
     }
 
     // 5. Writes: sessions, reputations, child aggregates, usernames, recipients.
-    for (const part of chunks(sessionRows, ROWS_PER_STATEMENT)) {
+    if (sqlite) {
+      sqliteUpsertRows(
+        sqlite,
+        'sensor_sessions',
+        ['sensor', 'session', 'ip', 'first_ts', 'last_ts', 'events', 'state'],
+        ['sensor', 'session'],
+        'first_ts = excluded.first_ts, last_ts = excluded.last_ts, events = excluded.events, state = excluded.state',
+        sessionRows as unknown as Record<string, unknown>[],
+      );
+    }
+    for (const part of chunks(sqlite ? [] : sessionRows, ROWS_PER_STATEMENT)) {
       await tx
         .insertInto('sensor_sessions')
         .values(part)
@@ -412,6 +562,7 @@ export class EvidenceService {
         )
         .execute();
     }
+    await this.applyWindows(tx, sqlite, windowDeltas, deltas);
     const protocolRows: { ip: string; protocol: string; sessions: number; events: number }[] = [];
     const behaviorRows: { ip: string; behavior: string; count: number }[] = [];
     const primitiveRows: { ip: string; primitive: string; count: number }[] = [];
@@ -429,20 +580,69 @@ export class EvidenceService {
         if (c.sessions !== 0 || c.events !== 0) dayRows.push({ ip, day, reports: 0, ...c });
       }
     }
-    await upsertAdd(tx, 'reputation_protocols', ['ip', 'protocol'], ['sessions', 'events'], protocolRows);
-    await upsertAdd(tx, 'reputation_behaviors', ['ip', 'behavior'], ['count'], behaviorRows);
-    await upsertAdd(tx, 'reputation_primitives', ['ip', 'primitive'], ['count'], primitiveRows);
-    await upsertAdd(tx, 'reputation_days', ['ip', 'day'], ['sessions', 'events'], dayRows);
-    await this.addSeen(tx, 'sensor_usernames', 'username', 'sessions', usernames);
-    await this.addSeen(tx, 'sensor_recipients', 'email', 'messages', recipients);
+    await upsertAdd(
+      tx,
+      sqlite,
+      'reputation_protocols',
+      ['ip', 'protocol'],
+      ['sessions', 'events'],
+      protocolRows,
+    );
+    await upsertAdd(tx, sqlite, 'reputation_behaviors', ['ip', 'behavior'], ['count'], behaviorRows);
+    await upsertAdd(tx, sqlite, 'reputation_primitives', ['ip', 'primitive'], ['count'], primitiveRows);
+    await upsertAdd(tx, sqlite, 'reputation_days', ['ip', 'day'], ['sessions', 'events'], dayRows);
+    await this.addSeen(tx, sqlite, 'sensor_usernames', 'username', 'sessions', usernames);
+    await this.addSeen(tx, sqlite, 'sensor_recipients', 'email', 'messages', recipients);
 
     // 6. Scores (and max_severity) from the updated aggregates.
     await this.scorer.rescoreMany(tx, ipDeltas.map((d) => d.ip.text).sort(), now);
     return { accepted: fresh.length, duplicates, newSessions, ips: ipDeltas.length };
   }
 
+  /**
+   * Adds the sessions' window changes and turns every window that crossed its threshold (or fell back
+   * below it) into ±1 on the IP's behaviour count (decision 0605).
+   */
+  private async applyWindows(
+    tx: DbExecutor,
+    sqlite: BetterSqlite3.Database | null,
+    windowDeltas: ReadonlyMap<string, number>,
+    deltas: ReadonlyMap<string, IpDelta>,
+  ): Promise<void> {
+    const rows: AuthWindowDelta[] = [];
+    for (const [key, delta] of windowDeltas) {
+      if (delta === 0) continue;
+      const [ip, behavior, primitive, day] = key.split('\u0000') as [string, string, string, string];
+      rows.push({ ip, behavior, primitive, day: Number(day), delta });
+    }
+    if (rows.length === 0) return;
+    rows.sort((a, b) =>
+      authWindowKey(a.ip, a.behavior, a.day) < authWindowKey(b.ip, b.behavior, b.day) ? -1 : 1,
+    );
+    const after = await addAuthWindows(tx, sqlite, rows);
+    const changes = new Map<string, Map<string, number>>();
+    for (const row of rows) {
+      const key = authWindowKey(row.ip, row.behavior, row.day);
+      const map = changes.get(key) ?? new Map<string, number>();
+      map.set(row.primitive, (map.get(row.primitive) ?? 0) + row.delta);
+      changes.set(key, map);
+    }
+    const thresholds = new Map(this.windowed.map((w) => [w.behavior, w.thresholds]));
+    for (const [key, counts] of after) {
+      const [ip, behavior] = key.split('\u0000') as [string, string];
+      const change = changes.get(key) ?? new Map<string, number>();
+      const crossed = (count: (primitive: string) => number) =>
+        (thresholds.get(behavior) ?? []).some((t) => count(t.primitive) >= t.min);
+      const now = crossed((p) => counts.get(p) ?? 0);
+      const before = crossed((p) => (counts.get(p) ?? 0) - (change.get(p) ?? 0));
+      const delta = deltas.get(ip);
+      if (now !== before && delta) bump(delta.behaviors, behavior, now ? 1 : -1);
+    }
+  }
+
   private async addSeen(
     tx: DbExecutor,
+    sqlite: BetterSqlite3.Database | null,
     table: 'sensor_usernames' | 'sensor_recipients',
     column: 'username' | 'email',
     counter: 'sessions' | 'messages',
@@ -458,6 +658,18 @@ export class EvidenceService {
         last_seen: range.last,
       };
     });
+    if (sqlite) {
+      const set = `${counter} = ${table}.${counter} + excluded.${counter}, first_seen = case when excluded.first_seen < ${table}.first_seen then excluded.first_seen else ${table}.first_seen end, last_seen = case when excluded.last_seen > ${table}.last_seen then excluded.last_seen else ${table}.last_seen end`;
+      sqliteUpsertRows(
+        sqlite,
+        table,
+        [column, 'protocol', counter, 'first_seen', 'last_seen'],
+        [column, 'protocol'],
+        set,
+        rows,
+      );
+      return;
+    }
     for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
       await tx
         .insertInto(table)

@@ -151,6 +151,17 @@ export interface SensorSessionsTable {
   state: string;
 }
 
+/** Decision 0605: a day's counts of one threshold primitive of an `acrossSessions` behaviour. */
+export interface SensorAuthWindowsTable {
+  ip: string;
+  behavior: string;
+  /** UTC day number (epoch days) of the events counted. */
+  day: number;
+  primitive: string;
+  /** Events matching `primitive`, from the IP's sessions that do not show `behavior` themselves. */
+  count: number;
+}
+
 export interface SensorUsernamesTable {
   username: string;
   protocol: string;
@@ -244,6 +255,7 @@ export interface Database {
   evidence_ids: EvidenceIdsTable;
   events: EventsTable;
   sensor_sessions: SensorSessionsTable;
+  sensor_auth_windows: SensorAuthWindowsTable;
   sensor_usernames: SensorUsernamesTable;
   sensor_recipients: SensorRecipientsTable;
   taxii_versions: TaxiiVersionsTable;

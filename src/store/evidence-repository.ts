@@ -1,6 +1,10 @@
 // Bulk writes of sensor evidence: de-duplication keys and raw events, batched per dialect (ingest hot path).
 import type BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
 import type { DbExecutor, EventsTable } from './database.js';
+import { sqliteStatement } from './sqlite-rows.js';
+
+export { sqliteStatement, sqliteUpsertRows } from './sqlite-rows.js';
 
 export interface EvidenceIdRow {
   source: string;
@@ -82,4 +86,79 @@ export async function insertEvents(
       .values(rows.slice(start, start + ROWS_PER_STATEMENT))
       .execute();
   }
+}
+
+/** A change to one day's count of one threshold primitive of an `acrossSessions` behaviour (decision 0605). */
+export interface AuthWindowDelta {
+  ip: string;
+  behavior: string;
+  day: number;
+  primitive: string;
+  delta: number;
+}
+
+export const authWindowKey = (ip: string, behavior: string, day: number) =>
+  `${ip}\u0000${behavior}\u0000${day}`;
+
+/**
+ * Adds the deltas to `sensor_auth_windows`, then reads back every primitive count of each window
+ * (ip, behavior, day) touched: window key (authWindowKey) → primitive → count after the change.
+ */
+export async function addAuthWindows(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  rows: readonly AuthWindowDelta[],
+): Promise<Map<string, Map<string, number>>> {
+  const windows = new Map<string, { ip: string; behavior: string; day: number }>();
+  for (const row of rows) windows.set(authWindowKey(row.ip, row.behavior, row.day), row);
+  const out = new Map<string, Map<string, number>>();
+  if (sqlite) {
+    const add = sqliteStatement(
+      sqlite,
+      'insert into sensor_auth_windows (ip, behavior, day, primitive, count) values (?, ?, ?, ?, ?) on conflict (ip, behavior, day, primitive) do update set count = sensor_auth_windows.count + excluded.count',
+    );
+    for (const r of rows) add.run(r.ip, r.behavior, r.day, r.primitive, r.delta);
+    const read = sqliteStatement(
+      sqlite,
+      'select primitive, count from sensor_auth_windows where ip = ? and behavior = ? and day = ?',
+    );
+    for (const [key, w] of windows) {
+      const counts = new Map<string, number>();
+      for (const row of read.all(w.ip, w.behavior, w.day) as { primitive: string; count: number }[]) {
+        counts.set(row.primitive, Number(row.count));
+      }
+      out.set(key, counts);
+    }
+    return out;
+  }
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    await tx
+      .insertInto('sensor_auth_windows')
+      .values(
+        rows.slice(start, start + ROWS_PER_STATEMENT).map((r) => ({
+          ip: r.ip,
+          behavior: r.behavior,
+          day: r.day,
+          primitive: r.primitive,
+          count: r.delta,
+        })),
+      )
+      .onConflict((oc) =>
+        oc
+          .columns(['ip', 'behavior', 'day', 'primitive'])
+          .doUpdateSet({ count: sql<number>`sensor_auth_windows.count + excluded.count` }),
+      )
+      .execute();
+  }
+  for (const [key, w] of windows) {
+    const found = await tx
+      .selectFrom('sensor_auth_windows')
+      .select(['primitive', 'count'])
+      .where('ip', '=', w.ip)
+      .where('behavior', '=', w.behavior)
+      .where('day', '=', w.day)
+      .execute();
+    out.set(key, new Map(found.map((row) => [row.primitive, Number(row.count)])));
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 // Imported feeds and their listings (SPEC §1 feed evidence): snapshots per feed, looked up by address.
+import type BetterSqlite3 from 'better-sqlite3';
 import { maskKey } from '../core/ip.js';
 import type { DbExecutor, FeedEntriesTable } from './database.js';
+import { sqliteInsertRows } from './sqlite-rows.js';
 
 export interface FeedRecord {
   readonly name: string;
@@ -72,7 +74,17 @@ export async function feedValues(db: DbExecutor, feed: string): Promise<Set<stri
   return new Set(rows.map((r) => r.value));
 }
 
-export async function insertFeedEntries(tx: DbExecutor, rows: readonly FeedEntriesTable[]): Promise<void> {
+export async function insertFeedEntries(
+  tx: DbExecutor,
+  rows: readonly FeedEntriesTable[],
+  sqlite: BetterSqlite3.Database | null = null,
+): Promise<void> {
+  if (sqlite) {
+    // The caller's transaction is on this same connection: prepared once, no query building per chunk.
+    const columns = ['feed', 'value', 'start_key', 'end_key', 'prefix', 'single', 'listed_at'];
+    sqliteInsertRows(sqlite, 'feed_entries', columns, 'on conflict (feed, value) do nothing', rows as never);
+    return;
+  }
   for (let i = 0; i < rows.length; i += BATCH) {
     await tx
       .insertInto('feed_entries')

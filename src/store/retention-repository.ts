@@ -19,6 +19,8 @@ export const REPUTATION_CHILD_TABLES = [
   'reputation_primitives',
   'sensor_sessions',
   'evidence_ids',
+  // Cross-session auth windows (migration 0008, decision 0605).
+  'sensor_auth_windows',
 ] as const;
 
 /**

@@ -71,6 +71,25 @@ export interface Behavior {
   readonly mitre: readonly string[];
   readonly killChainPhase: KillChainPhase;
   readonly condition: Condition;
+  /**
+   * Also judged across the IP's sessions, per UTC day (decision 0605): the condition must be a threshold
+   * (`{primitive, min}`) or `any` of thresholds and plain primitives; the thresholds are summed over the
+   * day's sessions that do not show the behaviour themselves.
+   */
+  readonly acrossSessions?: boolean;
+}
+
+/** The `{primitive, min}` thresholds of an `acrossSessions` behaviour (plain primitives are left out). */
+export function windowThresholds(behavior: Behavior): { primitive: string; min: number }[] {
+  const { condition } = behavior;
+  const leaves = typeof condition === 'object' && 'any' in condition ? condition.any : [condition];
+  const out: { primitive: string; min: number }[] = [];
+  for (const leaf of leaves) {
+    if (typeof leaf === 'object' && 'primitive' in leaf && leaf.distinct === undefined) {
+      out.push({ primitive: leaf.primitive, min: leaf.min });
+    }
+  }
+  return out;
 }
 
 export interface Catalog {
@@ -261,6 +280,14 @@ export function parseCatalog(input: unknown): Catalog {
     }
     checkCondition(condition, `${label}.condition`, primitives, problems, 0);
     collectPrimitiveNames(condition, used);
+    const { acrossSessions } = raw;
+    if (acrossSessions !== undefined && typeof acrossSessions !== 'boolean') {
+      problems.push(`${label}: acrossSessions must be true or false`);
+    } else if (acrossSessions === true && !windowable(condition)) {
+      problems.push(
+        `${label}: acrossSessions needs a threshold {primitive, min} or "any" of thresholds and primitives`,
+      );
+    }
   });
   for (const name of primitives.keys()) {
     if (!used.has(name)) problems.push(`primitive "${name}" is not used by any behaviour`);
@@ -270,6 +297,19 @@ export function parseCatalog(input: unknown): Catalog {
     throw new Error(`detection catalog has ${problems.length} problem(s):\n- ${problems.join('\n- ')}`);
   }
   return input as unknown as Catalog;
+}
+
+/** Whether a condition can be judged across sessions: a threshold, or `any` of thresholds and names. */
+function windowable(condition: unknown): boolean {
+  const threshold = (c: unknown) =>
+    isRecord(c) && typeof c.primitive === 'string' && typeof c.min === 'number' && c.distinct === undefined;
+  if (threshold(condition)) return true;
+  if (!isRecord(condition) || !Array.isArray(condition.any) || Object.keys(condition).length !== 1)
+    return false;
+  return (
+    condition.any.every((c) => typeof c === 'string' || threshold(c)) &&
+    condition.any.some((c) => threshold(c))
+  );
 }
 
 /** Every primitive name a condition refers to. */

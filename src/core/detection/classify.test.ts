@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SensorEvent } from '../events.js';
-import { type Catalog, loadCatalog, parseCatalog, unsafeRegexReason } from './catalog.js';
+import { type Catalog, loadCatalog, parseCatalog, unsafeRegexReason, windowThresholds } from './catalog.js';
 import { classifyEvents, classifySession, compileCatalog, matchEventPrimitives } from './classify.js';
 import { compileGlob, matchGlob } from './glob.js';
 
@@ -95,6 +95,27 @@ describe('catalog validation', () => {
     const catalog = loadCatalog();
     assert.ok(catalog.behaviors.length >= 40);
     assert.match(catalog.version, /\S/);
+  });
+
+  it('accepts acrossSessions only on thresholds (decision 0605) and lists their thresholds', () => {
+    const bruteForce = loadCatalog().behaviors.find((b) => b.name === 'ssh_brute_force');
+    assert.ok(bruteForce?.acrossSessions);
+    assert.deepEqual(windowThresholds(bruteForce), [{ primitive: 'ssh_auth_failed', min: 5 }]);
+    const cms = loadCatalog().behaviors.find((b) => b.name === 'cms_login_brute_force');
+    assert.ok(cms?.acrossSessions);
+    assert.deepEqual(
+      windowThresholds(cms).map((t) => t.primitive),
+      ['http_path_wp_login', 'http_path_xmlrpc'],
+    );
+    const withFlag = (condition: unknown, acrossSessions: unknown = true) => ({
+      ...tiny,
+      behaviors: [{ ...tiny.behaviors[0], condition, acrossSessions }, ...tiny.behaviors.slice(1)],
+    });
+    const name = tiny.primitives[0]?.name ?? '';
+    assert.doesNotThrow(() => parseCatalog(withFlag({ primitive: name, min: 3 })));
+    assert.throws(() => parseCatalog(withFlag(name)), /acrossSessions needs a threshold/);
+    assert.throws(() => parseCatalog(withFlag({ all: [{ primitive: name, min: 3 }] })), /acrossSessions/);
+    assert.throws(() => parseCatalog(withFlag({ primitive: name, min: 3 }, 'yes')), /true or false/);
   });
 
   it('lists every problem at once', () => {

@@ -14,6 +14,7 @@ export function registerCatalogRoute(app: FastifyInstance) {
       mitre: [...b.mitre],
       killChainPhase: b.killChainPhase,
       condition: b.condition,
+      acrossSessions: b.acrossSessions === true,
     })),
     primitives: catalog.primitives.map((p) => ({
       name: p.name,

@@ -326,6 +326,29 @@ const scoreUpdatedIndex: Migration = {
   },
 };
 
+/**
+ * Migration 0008: per-IP, per-UTC-day counts of the threshold primitives of `acrossSessions` behaviours,
+ * summed over the day's sessions that do not show the behaviour themselves (decision 0605). A per-IP
+ * child table: purged with the IP's reputation.
+ */
+function authWindows(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('sensor_auth_windows')
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('behavior', 'text', (c) => c.notNull())
+        .addColumn('day', 'integer', (c) => c.notNull())
+        .addColumn('primitive', 'text', (c) => c.notNull())
+        .addColumn('count', t.bigint, (c) => c.notNull())
+        .addPrimaryKeyConstraint('sensor_auth_windows_pk', ['ip', 'behavior', 'day', 'primitive'])
+        .$call((builder) => (dialect === 'sqlite' ? builder.modifyEnd(sql`without rowid`) : builder))
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -335,5 +358,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0005-enrichment': enrichment(dialect),
     '0006-blacklist': blacklistIndexes,
     '0007-score-updated-index': scoreUpdatedIndex,
+    '0008-auth-windows': authWindows(dialect),
   };
 }
