@@ -111,5 +111,41 @@ for (const engine of ENGINES) {
         isProxy: false,
       });
     });
+
+    it('stores country and ASN on rows first created by sensor ingest and finds them by country', async () => {
+      const sensor = await t.key('sensor');
+      const start = t.clock.now() - 60_000;
+      const base = { sensor: 'hp-geo', session: 'geo-1', srcIp: '1.1.1.1', srcPort: 40000, dstPort: 22 };
+      const events = [
+        { ...base, id: 'geo-1-c', ts: new Date(start).toISOString(), type: 'connect', protocol: 'ssh' },
+        {
+          ...base,
+          id: 'geo-1-a',
+          ts: new Date(start + 1000).toISOString(),
+          type: 'auth',
+          protocol: 'ssh',
+          username: 'root',
+          password: 'x',
+          success: false,
+        },
+      ];
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/sensor/events',
+        headers: bearer(sensor),
+        payload: { events },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const row = await getReputation(t.store.db, '1.1.1.1');
+      assert.ok(row, 'the sensor created the row');
+      assert.equal(row.country_code, 'AU');
+      assert.equal(row.asn, '13335');
+      const listed = await t.app.inject({
+        url: '/v1/key/blacklist?scoreMinimum=1&onlyCountries=AU&format=json',
+        headers: bearer(keys[0] ?? ''),
+      });
+      assert.equal(listed.statusCode, 200, listed.body);
+      assert.match(listed.body, /"1\.1\.1\.1"/);
+    });
   });
 }

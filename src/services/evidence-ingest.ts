@@ -18,9 +18,10 @@ import {
   sqliteUpsertRows,
 } from '../store/evidence-repository.js';
 import { chunks } from '../store/report-batch-repository.js';
-import { earlier, later, lockIp, newReputationRow } from '../store/reputation-repository.js';
+import { earlier, fillGeoColumns, later, lockIp, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import { normaliseEmail } from './evidence-read.js';
+import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { ReputationScorer } from './reputation-scoring.js';
 
 /**
@@ -247,6 +248,7 @@ export class EvidenceService {
     private readonly store: Store,
     private readonly scorer: ReputationScorer,
     private readonly catalog: CompiledCatalog,
+    private readonly geo: GeoLookup = NO_GEO,
   ) {
     this.windowed = catalog.catalog.behaviors
       .filter((behavior) => behavior.acrossSessions === true)
@@ -543,7 +545,7 @@ export class EvidenceService {
         .insertInto('reputations')
         .values(
           part.map((d) => ({
-            ...newReputationRow(d.ip, d.firstTs, d.lastTs, now),
+            ...newReputationRow(d.ip, d.firstTs, d.lastTs, now, this.geo.lookup(d.ip)),
             sessions: d.sessions,
             events: d.events,
             sensor_first_seen: d.firstTs,
@@ -558,6 +560,7 @@ export class EvidenceService {
             events: sql<number>`reputations.events + excluded.events`,
             sensor_first_seen: sql<number>`case when reputations.sensor_first_seen is null or excluded.sensor_first_seen < reputations.sensor_first_seen then excluded.sensor_first_seen else reputations.sensor_first_seen end`,
             sensor_last_seen: sql<number>`case when reputations.sensor_last_seen is null or excluded.sensor_last_seen > reputations.sensor_last_seen then excluded.sensor_last_seen else reputations.sensor_last_seen end`,
+            ...fillGeoColumns(),
           }),
         )
         .execute();

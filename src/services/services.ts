@@ -98,7 +98,7 @@ export function createServices(
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
     blacklist: new BlacklistService(store, config.allowlist),
     reputation,
-    evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog())),
+    evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog()), geo),
     retention,
   };
 }

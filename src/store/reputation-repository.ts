@@ -14,12 +14,17 @@ export const later = (column: string) =>
 export const earlier = (column: string) =>
   sql<number>`case when excluded.${sql.ref(column)} < reputations.${sql.ref(column)} then excluded.${sql.ref(column)} else reputations.${sql.ref(column)} end`;
 
-/** The columns every new reputation row starts with (score 0 until the first rescore, a fresh STIX id). */
+/**
+ * The columns every new reputation row starts with (score 0 until the first rescore, a fresh STIX id),
+ * with country and ASN when the caller has them (every writer that can create a row passes them, so
+ * blacklist `onlyCountries`/`onlyAsn` filters see every row).
+ */
 export function newReputationRow(
   ip: { text: string; key: Buffer; version: 4 | 6 },
   firstSeen: number,
   lastSeen: number,
   now: number,
+  geo?: RowEnrichment | null,
 ) {
   return {
     ip: ip.text,
@@ -31,8 +36,18 @@ export function newReputationRow(
     score_raw: 0,
     score_updated_at: now,
     stix_id: randomUUID(),
+    country_code: geo?.countryCode ?? null,
+    asn: geo?.asn ?? null,
+    asn_org: geo?.asnOrg ?? null,
   };
 }
+
+/** Upsert SET entries that fill country and ASN on an existing row that has none (never overwrite). */
+export const fillGeoColumns = () => ({
+  country_code: sql<string>`coalesce(reputations.country_code, excluded.country_code)`,
+  asn: sql<string>`coalesce(reputations.asn, excluded.asn)`,
+  asn_org: sql<string>`coalesce(reputations.asn_org, excluded.asn_org)`,
+});
 
 /**
  * Serialises writers of one IP for the rest of the transaction. PostgreSQL takes a transaction-scoped
@@ -64,23 +79,12 @@ export async function touchReputation(
 ): Promise<void> {
   await tx
     .insertInto('reputations')
-    .values({
-      ...newReputationRow(ip, at, at, now),
-      country_code: geo?.countryCode ?? null,
-      asn: geo?.asn ?? null,
-      asn_org: geo?.asnOrg ?? null,
-    })
+    .values(newReputationRow(ip, at, at, now, geo))
     .onConflict((oc) =>
       oc.column('ip').doUpdateSet({
         first_seen: earlier('first_seen'),
         last_seen: later('last_seen'),
-        ...(geo
-          ? {
-              country_code: sql<string>`coalesce(reputations.country_code, excluded.country_code)`,
-              asn: sql<string>`coalesce(reputations.asn, excluded.asn)`,
-              asn_org: sql<string>`coalesce(reputations.asn_org, excluded.asn_org)`,
-            }
-          : {}),
+        ...(geo ? fillGeoColumns() : {}),
       }),
     )
     .execute();
