@@ -332,6 +332,17 @@ for (const backend of BACKENDS) {
       const recent = (await check('45.83.17.1', '?maxAge=7')).json();
       assert.equal(recent.contributor.reportCount, 1);
       assert.equal(recent.contributor.reports.length, 1);
+      // Category counts follow maxAge too: the 20-day-old spam report is outside 7 days.
+      assert.deepEqual(
+        all.contributor.categories
+          .map((c: { category: string; count: number }) => [c.category, c.count])
+          .sort(),
+        [
+          ['phishing', 1],
+          ['spam', 1],
+        ],
+      );
+      assert.deepEqual(recent.contributor.categories, [{ category: 'phishing', id: 6, count: 1 }]);
       const terse = (await check('45.83.17.1', '?verbose=false&exclude=geolocation,scoreBreakdown')).json();
       assert.equal(terse.behaviors, undefined);
       assert.equal(terse.contributor.reports, undefined);

@@ -5,7 +5,7 @@ import { redactEmails } from '../core/redact.js';
 import { type ScoreBreakdown, type ThreatLevel, threatLevel } from '../core/scoring.js';
 import { DAY_MS, toIso, utcDay } from '../core/time.js';
 import { feedListingsFor } from '../store/feed-repository.js';
-import { newestReports } from '../store/reports-repository.js';
+import { categoryCountsSince, newestReports } from '../store/reports-repository.js';
 import {
   countReportersSince,
   getCategoryCounts,
@@ -213,7 +213,11 @@ export class ReputationService {
       totalEvents = totals.events;
       distinctReporters = await countReportersSince(this.store.db, row.ip, since);
     }
-    const categories = (await getCategoryCounts(this.store.db, row.ip)).map((c) => {
+    const categoryCounts =
+      options.maxAgeDays === null
+        ? await getCategoryCounts(this.store.db, row.ip)
+        : await categoryCountsSince(this.store.db, row.ip, since);
+    const categories = categoryCounts.map((c) => {
       const category = parseCategory(c.category);
       return { category: c.category, id: category ? categoryId(category) : 16, count: c.count };
     });

@@ -88,3 +88,29 @@ export async function newestReports(
     reportedAt: Number(r.reported_at),
   }));
 }
+
+/**
+ * Category counts of an IP's reports reported at or after `since` (check with `maxAge`), from the raw rows,
+ * which cover the retention window: ordered like the all-time counts (count desc, then category).
+ */
+export async function categoryCountsSince(
+  db: DbExecutor,
+  ip: string,
+  since: number,
+): Promise<{ category: string; count: number }[]> {
+  const rows = await db
+    .selectFrom('reports')
+    .select('categories')
+    .where('ip', '=', ip)
+    .where('reported_at', '>=', since)
+    .execute();
+  const counts = new Map<string, number>();
+  for (const row of rows) {
+    for (const category of row.categories.split(',')) {
+      if (category !== '') counts.set(category, (counts.get(category) ?? 0) + 1);
+    }
+  }
+  return [...counts]
+    .map(([category, count]) => ({ category, count }))
+    .sort((a, b) => b.count - a.count || (a.category < b.category ? -1 : a.category > b.category ? 1 : 0));
+}
