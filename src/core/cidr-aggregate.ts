@@ -153,6 +153,18 @@ export class RangeSetBuilder {
     return true;
   }
 
+  /** `add` for every entry (entries that are neither an address nor a CIDR are skipped, as `add` does). */
+  addAll(entries: readonly string[]): void {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as string;
+      const encoded = parseV4Encoded(entry);
+      if (encoded >= 0) {
+        const hostBits = encoded % 64;
+        this.#pushV4((encoded - hostBits) / 64, hostBits);
+      } else this.add(entry);
+    }
+  }
+
   /** Adds a parsed CIDR (see ip.ts). */
   addCidr(cidr: Cidr): void {
     this.addKey(cidr.network.key, cidr.prefixLength);
@@ -303,20 +315,87 @@ function v6Text(value: bigint): string {
 
 const SUFFIXES = Array.from({ length: 33 }, (_, index) => `/${index}`);
 
+/** Host bits of the largest CIDR block that starts at `cursor` and ends at or before `end` (uint32). */
+function v4BlockHostBits(cursor: number, end: number): number {
+  // Largest block aligned at cursor: its lowest set bit (2^32 for 0), shrunk to fit the range.
+  let size = cursor === 0 ? TWO_POW_32 : (cursor & -cursor) >>> 0;
+  const remaining = end - cursor + 1;
+  while (size > remaining) size /= 2;
+  return size === TWO_POW_32 ? 32 : 31 - Math.clz32(size);
+}
+
 /** Appends the minimal CIDR cover of the inclusive uint32 range [start, end]. */
 function v4RangeToCidrs(start: number, end: number, visit: CidrVisitor): void {
   let cursor = start;
   while (cursor <= end) {
-    // Largest block aligned at cursor: its lowest set bit (2^32 for 0), shrunk to fit the range.
-    let size = cursor === 0 ? TWO_POW_32 : (cursor & -cursor) >>> 0;
-    const remaining = end - cursor + 1;
-    while (size > remaining) size /= 2;
-    const hostBits = size === TWO_POW_32 ? 32 : 31 - Math.clz32(size);
+    const hostBits = v4BlockHostBits(cursor, end);
     const address = v4Text(cursor);
     const prefixLength = 32 - hostBits;
     visit(hostBits === 0 ? address : address + (SUFFIXES[prefixLength] ?? ''), address, prefixLength, 4);
-    cursor += size;
+    cursor += 2 ** hostBits;
   }
+}
+
+// Writes the decimal digits of 0-255 at `pos`; returns the position after them.
+function writeDecimal(bytes: Uint8Array, pos: number, value: number): number {
+  if (value >= 100) {
+    bytes[pos++] = 48 + Math.floor(value / 100);
+    bytes[pos++] = 48 + (Math.floor(value / 10) % 10);
+  } else if (value >= 10) bytes[pos++] = 48 + Math.floor(value / 10);
+  bytes[pos++] = 48 + (value % 10);
+  return pos;
+}
+
+/**
+ * The minimal exact CIDR cover (see forEachCidr) as text lines, each ending in "\n", in chunks of about
+ * `linesPerChunk` lines (IPv4 exactly; an IPv6 range's CIDRs stay in one chunk): byte for byte `toCidrTexts(set)` with a "\n" after each text. IPv4 lines
+ * are written as ASCII bytes and decoded once per chunk, so no string is made per CIDR (for writers
+ * that need only the text: plaintext and the like).
+ */
+export function* cidrLineChunks(set: RangeSet, linesPerChunk = 16_384): Generator<string> {
+  const per = Math.max(1, Math.floor(linesPerChunk));
+  // "255.255.255.255/32\n" is the longest IPv4 line: 19 bytes.
+  const bytes = Buffer.allocUnsafe(per * 19);
+  let pos = 0;
+  let lines = 0;
+  const v4 = set.v4;
+  for (let i = 0; i + 1 < v4.length; i += 2) {
+    let cursor = v4[i] ?? 0;
+    const end = v4[i + 1] ?? 0;
+    while (cursor <= end) {
+      const hostBits = v4BlockHostBits(cursor, end);
+      pos = writeDecimal(bytes, pos, cursor >>> 24);
+      bytes[pos++] = 46;
+      pos = writeDecimal(bytes, pos, (cursor >>> 16) & 255);
+      bytes[pos++] = 46;
+      pos = writeDecimal(bytes, pos, (cursor >>> 8) & 255);
+      bytes[pos++] = 46;
+      pos = writeDecimal(bytes, pos, cursor & 255);
+      if (hostBits > 0) {
+        bytes[pos++] = 47;
+        pos = writeDecimal(bytes, pos, 32 - hostBits);
+      }
+      bytes[pos++] = 10;
+      cursor += 2 ** hostBits;
+      if (++lines === per) {
+        yield bytes.toString('latin1', 0, pos);
+        pos = 0;
+        lines = 0;
+      }
+    }
+  }
+  if (pos > 0) yield bytes.toString('latin1', 0, pos);
+  let parts: string[] = [];
+  for (let i = 0; i + 1 < set.v6.length; i += 2) {
+    v6RangeToCidrs(set.v6[i] ?? 0n, set.v6[i + 1] ?? 0n, (text) => {
+      parts.push(`${text}\n`);
+    });
+    if (parts.length >= per) {
+      yield parts.join('');
+      parts = [];
+    }
+  }
+  if (parts.length > 0) yield parts.join('');
 }
 
 function bitLength(value: bigint): number {

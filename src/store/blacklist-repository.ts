@@ -1,4 +1,5 @@
 // Blacklist queries (SPEC §3.2): filters, ordering, a content fingerprint for the ETag, keyset pages for streaming.
+import type BetterSqlite3 from 'better-sqlite3';
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { Database, DbExecutor } from './database.js';
 
@@ -191,6 +192,31 @@ export async function qualifiesBeyond(
   return row !== undefined;
 }
 
+type Keyset = { readonly score: number; readonly lastSeen: number; readonly ip: string };
+
+// One keyset page in list order: the rows after `after` (or from the top).
+function pageQuery(
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  columns: readonly string[],
+  after: Keyset | null,
+  limit: number,
+) {
+  const column = scoreColumn(filter);
+  let query = filtered(db, filter, schema).select(columns as unknown as 'ip'[]);
+  if (after) {
+    const { score, lastSeen, ip } = after;
+    // The row-value comparison says exactly where the page starts; the plain bound on the score lets
+    // SQLite's planner start the index range there too (without it SQLite walks the index from the top
+    // on every page, which made a 350k list quadratic). PostgreSQL uses either.
+    query = query
+      .where(column, '<=', score)
+      .where((eb: Rep) => eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)));
+  }
+  return query.orderBy(column, 'desc').orderBy('last_seen', 'desc').orderBy('ip', 'desc').limit(limit);
+}
+
 /**
  * The first `limit` rows in list order (confidence desc, lastSeen desc, ip desc as a stable tie-break),
  * in pages of `pageSize` by keyset: each page is one indexed range read, so memory stays one page.
@@ -206,12 +232,12 @@ export async function* blacklistPages(
 ): AsyncGenerator<BlacklistRow[]> {
   const column = scoreColumn(filter);
   let remaining = limit;
-  let after: { score: number; lastSeen: number; ip: string } | null = null;
+  let after: Keyset | null = null;
   // Formats that show only addresses read nothing but the list index's own columns (no table look-up
   // per row); the other fields are left empty.
   const columns = addressesOnly
-    ? (['ip', `${column} as score`, 'last_seen'] as const)
-    : ([
+    ? ['ip', `${column} as score`, 'last_seen']
+    : [
         'ip',
         'ip_key',
         'ip_version',
@@ -221,24 +247,16 @@ export async function* blacklistPages(
         'country_code',
         'asn',
         'asn_org',
-      ] as const);
+      ];
   while (remaining > 0) {
-    let query = filtered(db, filter, schema).select([...columns]);
-    if (after) {
-      const { score, lastSeen, ip } = after;
-      // The row-value comparison says exactly where the page starts; the plain bound on the score lets
-      // SQLite's planner start the index range there too (without it SQLite walks the index from the top
-      // on every page, which made a 350k list quadratic). PostgreSQL uses either.
-      query = query
-        .where(column, '<=', score)
-        .where((eb: Rep) => eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)));
-    }
-    const rows = (await query
-      .orderBy(column, 'desc')
-      .orderBy('last_seen', 'desc')
-      .orderBy('ip', 'desc')
-      .limit(Math.min(pageSize, remaining))
-      .execute()) as BlacklistRow[];
+    const rows = (await pageQuery(
+      db,
+      filter,
+      schema,
+      columns,
+      after,
+      Math.min(pageSize, remaining),
+    ).execute()) as BlacklistRow[];
     if (addressesOnly) {
       for (const row of rows as { -readonly [K in keyof BlacklistRow]: BlacklistRow[K] }[]) {
         row.ip_version = row.ip.includes(':') ? 6 : 4;
@@ -254,6 +272,44 @@ export async function* blacklistPages(
     const last = rows[rows.length - 1];
     if (!last || rows.length < Math.min(pageSize, remaining + rows.length)) return;
     after = { score: last.score, lastSeen: last.last_seen, ip: last.ip };
+  }
+}
+
+/**
+ * SQLite only: the addresses of the first `limit` rows in list order, as `blacklistPages` with
+ * `addressesOnly` lists them, in pages of `pageSize` — read with raw prepared statements on the
+ * snapshot's own connection (`pluck()`: one string per row, no row object). Each page is one synchronous
+ * statement run to completion, so no statement stays open while the caller awaits. `db` (the snapshot's
+ * Kysely view of the same connection) only builds and compiles the SQL; the keyset of a page's last row
+ * is one primary-key probe.
+ */
+export function* sqliteAddressPages(
+  sqlite: BetterSqlite3.Database,
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  limit: number,
+  pageSize = 20_000,
+): Generator<string[]> {
+  const column = scoreColumn(filter);
+  const probe = sqlite.prepare(`select ${column}, last_seen from reputations where ip = ?`).raw();
+  let remaining = limit;
+  let after: Keyset | null = null;
+  while (remaining > 0) {
+    const want = Math.min(pageSize, remaining);
+    const compiled = pageQuery(db, filter, schema, ['ip'], after, want).compile();
+    const ips = sqlite
+      .prepare(compiled.sql)
+      .pluck()
+      .all(...compiled.parameters) as string[];
+    if (ips.length === 0) return;
+    remaining -= ips.length;
+    yield ips;
+    const last = ips[ips.length - 1];
+    if (last === undefined || ips.length < want || remaining === 0) return;
+    const key = probe.get(last) as [number, number] | undefined;
+    if (!key) throw new Error('blacklist keyset row vanished inside the snapshot');
+    after = { score: key[0], lastSeen: key[1], ip: last };
   }
 }
 
