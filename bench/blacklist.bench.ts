@@ -221,6 +221,7 @@ try {
     // A new key per run so no row merges with the last run's and the quota never bites.
     const keys: string[] = [];
     for (let i = 0; i < RUNS; i++) keys.push((await services.keys.create({ tier: 'unlimited' })).key);
+    const versionsBefore = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
     await time(
       label,
       async () => {
@@ -237,6 +238,12 @@ try {
       RUNS,
       serverTime,
     );
+    const versionsAfter = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
+    if (!ONLY || ONLY.test(label)) {
+      console.log(
+        `  TAXII versions published per run: ${Math.round((versionsAfter - versionsBefore) / RUNS)}`,
+      );
+    }
   }
   console.log(
     `load average at end: ${loadavg()
