@@ -245,6 +245,43 @@ try {
       );
     }
   }
+  // 10,000 addresses the database has never seen (a new block per run): new reputation rows, one
+  // report each, scores under the TAXII threshold, so this is the write path without feed publishing.
+  {
+    let block = 0;
+    // Second octet from the clock, so a reused database (BENCH_DB) gets addresses it has not seen either.
+    const second = Math.floor(Date.now() / 1000) % 251;
+    const keys: string[] = [];
+    for (let i = 0; i < RUNS; i++) keys.push((await services.keys.create({ tier: 'unlimited' })).key);
+    const versionsBefore = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
+    const label = 'bulk-report 10,000 new IPs JSON (no TAXII)';
+    await time(
+      label,
+      async () => {
+        block++;
+        const fresh = Array.from(
+          { length: 10_000 },
+          (_, i) => `${200 + block}.${second}.${i >> 8}.${i & 255}`,
+        );
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/key/bulk-report',
+          headers: { authorization: `Bearer ${keys.pop()}`, 'content-type': 'application/json' },
+          payload: { reports: fresh.map((ip) => ({ ip, category: 'brute_force', protocol: 'ssh' })) },
+        });
+        if (res.json().accepted !== 10_000) throw new Error(res.body.slice(0, 300));
+        return res;
+      },
+      RUNS,
+      serverTime,
+    );
+    const versionsAfter = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
+    if (!ONLY || ONLY.test(label)) {
+      console.log(
+        `  TAXII versions published per run: ${Math.round((versionsAfter - versionsBefore) / RUNS)}`,
+      );
+    }
+  }
   console.log(
     `load average at end: ${loadavg()
       .map((l) => l.toFixed(2))
