@@ -193,6 +193,16 @@ describe('RangeSetBuilder.addAll', () => {
       '',
       '01.2.3.4',
     ];
+    // Edges of the dotted-quad fast parse: each must land exactly where add() puts it.
+    const edges = ['0.0.0.0', '255.255.255.255', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1..2.3', ' 9.9.9.9 '];
+    const more = ['1.2.3.04', '100.200.10.0', '100.200.10.1', '1.2.3.00', '7.7.7.7/32', '123.123.123.1234'];
+    for (const list of [edges, more]) {
+      const a = new RangeSetBuilder();
+      for (const entry of list) a.add(entry);
+      const b = new RangeSetBuilder();
+      b.addAll(list);
+      assert.deepEqual(toCidrTexts(b.build()), toCidrTexts(a.build()), list.join(' '));
+    }
     const one = new RangeSetBuilder();
     for (const entry of entries) one.add(entry);
     const all = new RangeSetBuilder();

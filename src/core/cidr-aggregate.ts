@@ -94,6 +94,38 @@ function isV4MappedKey(key: Uint8Array): boolean {
   return key[10] === 0xff && key[11] === 0xff;
 }
 
+/**
+ * A bare dotted quad ("1.2.3.4": no prefix, no space, no leading zero) as uint32, or -1 for anything else
+ * (the caller then takes the general path, which decides). The shape stored `ip` text always has.
+ */
+function parseV4Plain(text: string): number {
+  const length = text.length;
+  if (length < 7 || length > 15) return -1;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+      continue;
+    }
+    const digit = code - 48;
+    // A second digit after a leading "0" is a leading zero (refused, SPEC §2.4).
+    if (digit < 0 || digit > 9 || digits === 3 || (digits === 1 && octet === 0)) return -1;
+    octet = octet * 10 + digit;
+    if (octet > 255) return -1;
+    digits++;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + octet;
+}
+
 /** A growable Uint32Array for single IPv4 addresses, which dominate real lists. */
 class GrowableUint32 {
   data = new Uint32Array(1024);
@@ -155,13 +187,12 @@ export class RangeSetBuilder {
 
   /** `add` for every entry (entries that are neither an address nor a CIDR are skipped, as `add` does). */
   addAll(entries: readonly string[]): void {
+    const singles = this.#v4Singles;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as string;
-      const encoded = parseV4Encoded(entry);
-      if (encoded >= 0) {
-        const hostBits = encoded % 64;
-        this.#pushV4((encoded - hostBits) / 64, hostBits);
-      } else this.add(entry);
+      const value = parseV4Plain(entry);
+      if (value >= 0) singles.push(value);
+      else this.add(entry);
     }
   }
 

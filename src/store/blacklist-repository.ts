@@ -135,7 +135,8 @@ export async function blacklistFingerprint(
           sql<number>`0`.as('score_updated_at'),
           'last_seen',
           sql<number>`0`.as('sessions'),
-          sql<number>`length(ip)`.as('enrichment'),
+          // octet_length: the same number for ASCII text, without counting characters (SQLite ≥ 3.43, PostgreSQL).
+          sql<number>`octet_length(ip)`.as('enrichment'),
         ])
       : base.select([
           `${column} as score`,
