@@ -6,6 +6,7 @@ import { BLACKLIST_FORMATS, formatBlacklist } from '../src/core/blacklist-format
 import { parseIp } from '../src/core/ip.js';
 import { type BlacklistParams, BlacklistService } from '../src/services/blacklist-service.js';
 import {
+  type AddressPage,
   type BlacklistFilter,
   blacklistPages,
   detectBlacklistSchema,
@@ -112,15 +113,19 @@ describe('blacklist raw SQLite path', { skip: skipReason('sqlite') }, () => {
         }
         for (const pageSize of [1, 7, 250, 5000]) {
           for (const limit of [100_000, expected.length, 123, 1]) {
-            const got: string[][] = [
+            const pages: AddressPage[] = [
               ...sqliteAddressPages(snapshot.sqlite, snapshot.db, filter, schema, limit, pageSize),
             ];
+            const got = pages.map((page) => page.text.split('\n'));
             assert.deepEqual(
               got.flat(),
               expected.slice(0, limit),
               `${JSON.stringify(variant)} ${pageSize} ${limit}`,
             );
-            for (const page of got) assert.ok(page.length <= pageSize);
+            for (const [i, page] of pages.entries()) {
+              assert.equal(page.count, got[i]?.length);
+              assert.ok(page.count <= pageSize && page.count > 0);
+            }
           }
         }
       }

@@ -196,12 +196,16 @@ describe('RangeSetBuilder.addAll', () => {
     // Edges of the dotted-quad fast parse: each must land exactly where add() puts it.
     const edges = ['0.0.0.0', '255.255.255.255', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1..2.3', ' 9.9.9.9 '];
     const more = ['1.2.3.04', '100.200.10.0', '100.200.10.1', '1.2.3.00', '7.7.7.7/32', '123.123.123.1234'];
-    for (const list of [edges, more]) {
+    for (const list of [edges, more, entries]) {
       const a = new RangeSetBuilder();
       for (const entry of list) a.add(entry);
       const b = new RangeSetBuilder();
       b.addAll(list);
       assert.deepEqual(toCidrTexts(b.build()), toCidrTexts(a.build()), list.join(' '));
+      // addLines takes the same entries as one text (an empty line adds nothing, as with add('')).
+      const c = new RangeSetBuilder();
+      c.addLines(list.join('\n'));
+      assert.deepEqual(toCidrTexts(c.build()), toCidrTexts(a.build()), list.join(' '));
     }
     const one = new RangeSetBuilder();
     for (const entry of entries) one.add(entry);

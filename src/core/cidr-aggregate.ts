@@ -196,6 +196,58 @@ export class RangeSetBuilder {
     }
   }
 
+  /**
+   * `addAll(text.split("\n"))` without the array: lines that are bare dotted quads are parsed in place,
+   * anything else goes through `add` (empty lines are skipped, as `add` skips them).
+   */
+  addLines(text: string): void {
+    const singles = this.#v4Singles;
+    const length = text.length;
+    let start = 0;
+    while (start <= length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = length;
+      // Inline dotted-quad parse of text[start, end); -1 when the line is anything else.
+      let value = -1;
+      if (end - start >= 7 && end - start <= 15) {
+        let acc = 0;
+        let octet = 0;
+        let digits = 0;
+        let dots = 0;
+        let ok = true;
+        for (let i = start; i < end; i++) {
+          const code = text.charCodeAt(i);
+          if (code === 46) {
+            if (digits === 0 || dots === 3) {
+              ok = false;
+              break;
+            }
+            acc = acc * 256 + octet;
+            octet = 0;
+            digits = 0;
+            dots++;
+            continue;
+          }
+          const digit = code - 48;
+          if (digit < 0 || digit > 9 || digits === 3 || (digits === 1 && octet === 0)) {
+            ok = false;
+            break;
+          }
+          octet = octet * 10 + digit;
+          if (octet > 255) {
+            ok = false;
+            break;
+          }
+          digits++;
+        }
+        if (ok && dots === 3 && digits > 0) value = acc * 256 + octet;
+      }
+      if (value >= 0) singles.push(value);
+      else if (end > start) this.add(text.slice(start, end));
+      start = end + 1;
+    }
+  }
+
   /** Adds a parsed CIDR (see ip.ts). */
   addCidr(cidr: Cidr): void {
     this.addKey(cidr.network.key, cidr.prefixLength);

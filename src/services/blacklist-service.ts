@@ -4,6 +4,7 @@ import { AddressLines, type BlacklistEntry, type BlacklistFormat } from '../core
 import { cidrLineChunks, forEachCidr, RangeSetBuilder } from '../core/cidr-aggregate.js';
 import { type Cidr, cidrLastKey, parseIp } from '../core/ip.js';
 import {
+  type AddressPage,
   type BlacklistFilter,
   type BlacklistFingerprint,
   type BlacklistRow,
@@ -188,14 +189,14 @@ export class BlacklistService {
   ): AsyncGenerator<BlacklistEntry[] | AddressLines> {
     try {
       if (!details) {
-        // Address-only formats: pages of address text, never an object per row.
+        // Address-only formats: pages of address text, never an object or a string per row.
         const pages = this.#addressPages(snapshot, filter, schema, count);
         if (!aggregate) {
-          for await (const page of pages) yield new AddressLines(linesOf(page));
+          for await (const page of pages) yield new AddressLines(`${page.text}\n`);
           return;
         }
         const builder = new RangeSetBuilder();
-        for await (const page of pages) builder.addAll(page);
+        for await (const page of pages) builder.addLines(page.text);
         for (const chunk of cidrLineChunks(builder.build(), this.#addressPageSize)) {
           yield new AddressLines(chunk);
         }
@@ -230,20 +231,16 @@ export class BlacklistService {
     filter: BlacklistFilter,
     schema: BlacklistSchema,
     count: number,
-  ): AsyncGenerator<readonly string[]> {
+  ): AsyncGenerator<AddressPage> {
     if (snapshot.sqlite && this.#rawSqlite) {
       yield* sqliteAddressPages(snapshot.sqlite, snapshot.db, filter, schema, count, this.#addressPageSize);
       return;
     }
     const pageSize = Math.min(PAGE_SIZE, this.#addressPageSize);
     for await (const page of blacklistPages(snapshot.db, filter, schema, count, pageSize, true)) {
-      yield page.map((row) => row.ip);
+      if (page.length > 0) yield { text: page.map((row) => row.ip).join('\n'), count: page.length };
     }
   }
-}
-
-function linesOf(addresses: readonly string[]): string {
-  return addresses.length === 0 ? '' : `${addresses.join('\n')}\n`;
 }
 
 function toEntry(row: BlacklistRow, protocols: readonly string[]): BlacklistEntry {

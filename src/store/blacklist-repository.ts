@@ -276,13 +276,22 @@ export async function* blacklistPages(
   }
 }
 
+/** One page of listed addresses as text: `count` addresses joined by "\n" (no final newline). */
+export interface AddressPage {
+  readonly text: string;
+  readonly count: number;
+}
+
 /**
  * SQLite only: the addresses of the first `limit` rows in list order, as `blacklistPages` with
  * `addressesOnly` lists them, in pages of `pageSize` — read with raw prepared statements on the
- * snapshot's own connection (`pluck()`: one string per row, no row object). Each page is one synchronous
- * statement run to completion, so no statement stays open while the caller awaits. `db` (the snapshot's
- * Kysely view of the same connection) only builds and compiles the SQL; the keyset of a page's last row
- * is one primary-key probe.
+ * snapshot's own connection, each page as ONE string built by SQLite (`group_concat` over the page
+ * query), so no JavaScript string or object is made per row. SQLite feeds an aggregate over an ORDER
+ * BY … LIMIT subquery in the subquery's order (the subquery cannot be flattened into an aggregate, so it
+ * runs as a co-routine in index order); `test/blacklist-raw-sqlite.test.ts` checks the bytes against
+ * `blacklistPages`. Each page is one synchronous statement run to completion, so no statement stays open
+ * while the caller awaits. `db` (the snapshot's Kysely view of the same connection) only builds and
+ * compiles the SQL; the keyset of a page's last address is one primary-key probe.
  */
 export function* sqliteAddressPages(
   sqlite: BetterSqlite3.Database,
@@ -291,7 +300,7 @@ export function* sqliteAddressPages(
   schema: BlacklistSchema,
   limit: number,
   pageSize = 20_000,
-): Generator<string[]> {
+): Generator<AddressPage> {
   const column = scoreColumn(filter);
   const probe = sqlite.prepare(`select ${column}, last_seen from reputations where ip = ?`).raw();
   let remaining = limit;
@@ -299,15 +308,15 @@ export function* sqliteAddressPages(
   while (remaining > 0) {
     const want = Math.min(pageSize, remaining);
     const compiled = pageQuery(db, filter, schema, ['ip'], after, want).compile();
-    const ips = sqlite
-      .prepare(compiled.sql)
-      .pluck()
-      .all(...compiled.parameters) as string[];
-    if (ips.length === 0) return;
-    remaining -= ips.length;
-    yield ips;
-    const last = ips[ips.length - 1];
-    if (last === undefined || ips.length < want || remaining === 0) return;
+    const [text, count] = sqlite
+      .prepare(`select group_concat(ip, char(10)), count(*) from (${compiled.sql})`)
+      .raw()
+      .get(...compiled.parameters) as [string | null, number];
+    if (count === 0 || text === null) return;
+    remaining -= count;
+    yield { text, count };
+    if (count < want || remaining === 0) return;
+    const last = text.slice(text.lastIndexOf('\n') + 1);
     const key = probe.get(last) as [number, number] | undefined;
     if (!key) throw new Error('blacklist keyset row vanished inside the snapshot');
     after = { score: key[0], lastSeen: key[1], ip: last };
