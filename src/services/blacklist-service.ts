@@ -1,7 +1,7 @@
 // Blacklist generation (SPEC §3.2): snapshot, count and ETag before charging, then a streamed, optionally aggregated list.
 import { createHash } from 'node:crypto';
 import { AddressLines, type BlacklistEntry, type BlacklistFormat } from '../core/blacklist-format.js';
-import { cidrLineChunks, forEachCidr, RangeSetBuilder } from '../core/cidr-aggregate.js';
+import { cidrLineChunks, forEachCidr, type RangeSet, RangeSetBuilder } from '../core/cidr-aggregate.js';
 import { type Cidr, cidrLastKey, parseIp } from '../core/ip.js';
 import {
   type AddressPage,
@@ -12,6 +12,7 @@ import {
   blacklistFingerprint,
   blacklistPages,
   detectBlacklistSchema,
+  newestRescore,
   protocolsFor,
   qualifiesBeyond,
   sqliteAddressPages,
@@ -98,9 +99,15 @@ export class BlacklistService {
 
   /**
    * Opens a snapshot and counts the list at min(requested limit, tier cap). `tierCap` null = unlimited.
-   * The caller charges quota for the count it decides to send, then streams `entries(n)`.
+   * The caller charges quota for the count it decides to send, then streams `entries(n)`. `readAhead`
+   * (the caller expects to send the list, e.g. no If-None-Match): aggregate=true of an address-only
+   * format reads the list once for both the ETag and the range set (SQLite).
    */
-  async open(params: BlacklistParams, tierCap: number | null): Promise<BlacklistSession> {
+  async open(
+    params: BlacklistParams,
+    tierCap: number | null,
+    options: { readonly readAhead?: boolean } = {},
+  ): Promise<BlacklistSession> {
     const schema = await this.schema();
     const filter: BlacklistFilter = { ...params, excludedKeyRanges: this.#excluded };
     const limits = [params.requestedLimit, tierCap].filter((n): n is number => n !== null);
@@ -114,13 +121,57 @@ export class BlacklistService {
     };
     const details = params.format === 'json' || params.format === 'csv';
     try {
-      const full = await blacklistFingerprint(
-        snapshot.db,
-        filter,
-        schema,
-        limit ?? Number.MAX_SAFE_INTEGER,
-        !details,
-      );
+      // aggregate=true of an address-only format holds the whole range set before it writes a line, so
+      // (on SQLite, when asked) one read builds it and the fingerprint together; a 304 then costs that read.
+      const readAhead =
+        (options.readAhead ?? false) &&
+        params.aggregate &&
+        !details &&
+        snapshot.sqlite !== null &&
+        this.#rawSqlite;
+      let prebuilt: { count: number; set: RangeSet } | null = null;
+      let full: BlacklistFingerprint;
+      if (readAhead && snapshot.sqlite) {
+        const builder = new RangeSetBuilder();
+        let count = 0;
+        let maxLastSeen = 0;
+        let sumScore = 0;
+        let sumEnrichment = 0;
+        const pages = sqliteAddressPages(
+          snapshot.sqlite,
+          snapshot.db,
+          filter,
+          schema,
+          limit ?? Number.MAX_SAFE_INTEGER,
+          this.#addressPageSize,
+          true,
+        );
+        for (const page of pages) {
+          builder.addLines(page.text);
+          count += page.count;
+          maxLastSeen = Math.max(maxLastSeen, page.maxLastSeen ?? 0);
+          sumScore += page.sumScore ?? 0;
+          sumEnrichment += page.sumEnrichment ?? 0;
+        }
+        // The same fields, in the same order, as blacklistFingerprint's address-only form.
+        full = {
+          count,
+          maxScoreUpdatedAt: await newestRescore(snapshot.db),
+          maxLastSeen,
+          sumScore,
+          sumSessions: 0,
+          sumEnrichment,
+        };
+        prebuilt = { count, set: builder.build() };
+      } else {
+        full = await blacklistFingerprint(
+          snapshot.db,
+          filter,
+          schema,
+          limit ?? Number.MAX_SAFE_INTEGER,
+          !details,
+        );
+      }
       const cutByTierCap =
         tierCap !== null &&
         limit === tierCap &&
@@ -142,7 +193,9 @@ export class BlacklistService {
         cutByTierCap,
         etagFor,
         entries: (count) =>
-          this.#entries(snapshot, filter, schema, params.aggregate, details, count, release),
+          prebuilt && prebuilt.count === count
+            ? this.#prebuiltEntries(prebuilt.set, release)
+            : this.#entries(snapshot, filter, schema, params.aggregate, details, count, release),
         release,
       };
     } catch (error) {
@@ -176,6 +229,15 @@ export class BlacklistService {
       )
       .digest('base64url');
     return `"${hash.slice(0, 32)}"`;
+  }
+
+  async *#prebuiltEntries(set: RangeSet, release: () => Promise<void>): AsyncGenerator<AddressLines> {
+    try {
+      await release();
+      for (const chunk of cidrLineChunks(set, this.#addressPageSize)) yield new AddressLines(chunk);
+    } finally {
+      await release();
+    }
   }
 
   async *#entries(

@@ -107,7 +107,7 @@ function filtered(db: DbExecutor, filter: BlacklistFilter, schema: BlacklistSche
 }
 
 /** The newest rescore of any reputation (an index probe): a change anywhere changes the ETag. */
-async function newestRescore(db: DbExecutor): Promise<number> {
+export async function newestRescore(db: DbExecutor): Promise<number> {
   const row = await db
     .selectFrom('reputations')
     .select((eb) => eb.fn.max('score_updated_at').as('newest'))
@@ -276,10 +276,17 @@ export async function* blacklistPages(
   }
 }
 
-/** One page of listed addresses as text: `count` addresses joined by "\n" (no final newline). */
+/**
+ * One page of listed addresses as text: `count` addresses joined by "\n" (no final newline). From
+ * `sqliteAddressPages` also the page's part of the address-only fingerprint (see blacklistFingerprint):
+ * max(last_seen), Σ score and Σ octet_length(ip) of its rows.
+ */
 export interface AddressPage {
   readonly text: string;
   readonly count: number;
+  readonly maxLastSeen?: number;
+  readonly sumScore?: number;
+  readonly sumEnrichment?: number;
 }
 
 /**
@@ -300,6 +307,8 @@ export function* sqliteAddressPages(
   schema: BlacklistSchema,
   limit: number,
   pageSize = 20_000,
+  /** Also return each page's share of the address-only fingerprint. */
+  withFingerprint = false,
 ): Generator<AddressPage> {
   const column = scoreColumn(filter);
   const probe = sqlite.prepare(`select ${column}, last_seen from reputations where ip = ?`).raw();
@@ -307,14 +316,16 @@ export function* sqliteAddressPages(
   let after: Keyset | null = null;
   while (remaining > 0) {
     const want = Math.min(pageSize, remaining);
-    const compiled = pageQuery(db, filter, schema, ['ip'], after, want).compile();
-    const [text, count] = sqlite
-      .prepare(`select group_concat(ip, char(10)), count(*) from (${compiled.sql})`)
+    const columns = withFingerprint ? ['ip', `${column} as score`, 'last_seen'] : ['ip'];
+    const compiled = pageQuery(db, filter, schema, columns, after, want).compile();
+    const aggregates = withFingerprint ? ', max(last_seen), sum(score), sum(octet_length(ip))' : '';
+    const [text, count, maxLastSeen, sumScore, sumEnrichment] = sqlite
+      .prepare(`select group_concat(ip, char(10)), count(*)${aggregates} from (${compiled.sql})`)
       .raw()
-      .get(...compiled.parameters) as [string | null, number];
+      .get(...compiled.parameters) as [string | null, number, number?, number?, number?];
     if (count === 0 || text === null) return;
     remaining -= count;
-    yield { text, count };
+    yield withFingerprint ? { text, count, maxLastSeen, sumScore, sumEnrichment } : { text, count };
     if (count < want || remaining === 0) return;
     const last = text.slice(text.lastIndexOf('\n') + 1);
     const key = probe.get(last) as [number, number] | undefined;
