@@ -84,7 +84,14 @@ export interface BlacklistFormatOptions {
  * string per page instead of an object per row); the version of a line is IPv6 when it holds a ":".
  */
 export class AddressLines {
-  constructor(readonly text: string) {}
+  /**
+   * `generated`: the text was written by code that emits nothing but address characters (the CIDR
+   * aggregator), so the per-page safety scan is skipped; text read from the database is always scanned.
+   */
+  constructor(
+    readonly text: string,
+    readonly generated = false,
+  ) {}
 }
 
 /**
@@ -199,7 +206,7 @@ const NOT_ADDRESS_TEXT = /[^0-9a-f.:/\n]/;
 
 function checkedLines(lines: AddressLines): string {
   const text = lines.text;
-  if (text === '') return text;
+  if (text === '' || lines.generated) return text;
   if (
     NOT_ADDRESS_TEXT.test(text) ||
     text.charCodeAt(0) === 10 ||

@@ -234,7 +234,7 @@ export class BlacklistService {
   async *#prebuiltEntries(set: RangeSet, release: () => Promise<void>): AsyncGenerator<AddressLines> {
     try {
       await release();
-      for (const chunk of cidrLineChunks(set, this.#addressPageSize)) yield new AddressLines(chunk);
+      for (const chunk of cidrLineChunks(set, this.#addressPageSize)) yield new AddressLines(chunk, true);
     } finally {
       await release();
     }
@@ -260,7 +260,7 @@ export class BlacklistService {
         const builder = new RangeSetBuilder();
         for await (const page of pages) builder.addLines(page.text);
         for (const chunk of cidrLineChunks(builder.build(), this.#addressPageSize)) {
-          yield new AddressLines(chunk);
+          yield new AddressLines(chunk, true);
         }
         return;
       }
