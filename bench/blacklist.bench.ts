@@ -1,7 +1,18 @@
 // Blacklist and bulk-report benchmark on 1,000,000 reputations built from ../shared/data/blocklists (SQLite).
+// Env: BENCH_DB=<dir> keeps the built database there and reuses it on the next run (the bulk runs add
+// reports to it); BENCH_ONLY=<regex> runs only the measurements whose label matches; BENCH_RUNS=n (default 5).
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -49,33 +60,7 @@ function addresses(): string[] {
   return [...seen];
 }
 
-async function time<T>(label: string, work: () => Promise<T>, runs = 5): Promise<T> {
-  let result: T | undefined;
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    result = await work();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  console.log(
-    `${label.padEnd(48)} median ${times[Math.floor(runs / 2)]?.toFixed(1)} ms  (min ${times[0]?.toFixed(1)})`,
-  );
-  return result as T;
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-'));
-try {
-  console.log(machine());
-  console.log(
-    `load average at start: ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
-  const url = `sqlite:${join(dir, 'vakt.db')}`;
-  await (await Store.open(url)).close();
-  const raw = new BetterSqlite3(join(dir, 'vakt.db'));
-  const list = addresses();
+function build(raw: BetterSqlite3.Database, list: readonly string[]): void {
   const insert =
     raw.prepare(`insert into reputations (ip, ip_key, ip_version, first_seen, last_seen, score, score_raw,
     score_updated_at, sessions, country_code, asn, asn_org, stix_id) values (?,?,?,?,?,?,?,?,?,?,?,?,?)`);
@@ -105,6 +90,55 @@ try {
   })();
   raw.pragma('wal_checkpoint(TRUNCATE)');
   raw.exec('analyze');
+}
+
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+async function time<T>(
+  label: string,
+  work: () => Promise<T>,
+  runs = RUNS,
+  server?: () => number,
+): Promise<T | undefined> {
+  if (ONLY && !ONLY.test(label)) return undefined;
+  let result: T | undefined;
+  const serverTimes: number[] = [];
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    result = await work();
+    times.push(performance.now() - start);
+    if (server) serverTimes.push(server());
+  }
+  times.sort((a, b) => a - b);
+  serverTimes.sort((a, b) => a - b);
+  const inServer = server
+    ? `  server (reply.elapsedTime) median ${serverTimes[Math.floor(runs / 2)]?.toFixed(1)} ms (min ${serverTimes[0]?.toFixed(1)})`
+    : '';
+  console.log(
+    `${label.padEnd(48)} median ${times[Math.floor(runs / 2)]?.toFixed(1)} ms  (min ${times[0]?.toFixed(1)})${inServer}`,
+  );
+  return result as T;
+}
+
+const keep = process.env.BENCH_DB;
+if (keep) mkdirSync(keep, { recursive: true });
+const dir = keep ?? mkdtempSync(join(tmpdir(), 'vakt-bench-'));
+const reuse = keep !== undefined && existsSync(join(dir, 'vakt.db'));
+try {
+  console.log(machine());
+  console.log(
+    `load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  const url = `sqlite:${join(dir, 'vakt.db')}`;
+  await (await Store.open(url)).close();
+  const raw = new BetterSqlite3(join(dir, 'vakt.db'));
+  const list = addresses();
+  if (!reuse) build(raw, list);
+  else console.log(`(reusing the database in ${dir})`);
 
   const store = await Store.open(url);
   const config = loadConfig({ VAKT_DATABASE_URL: url, VAKT_LOG_LEVEL: 'silent' });
@@ -113,35 +147,66 @@ try {
   const key = (await services.keys.create({ tier: 'unlimited' })).key;
   const headers = { authorization: `Bearer ${key}` };
 
-  const selected = await time(
-    'bare SQLite SELECT of the 350k rows',
+  // Time inside Fastify for the last request (from its arrival to the end of the response).
+  let lastElapsed = 0;
+  app.addHook('onResponse', async (_request, reply) => {
+    lastElapsed = reply.elapsedTime;
+  });
+  const serverTime = () => lastElapsed;
+
+  const selectSql =
+    'select ip from reputations where score >= 50 order by score desc, last_seen desc, ip desc limit ?';
+  const selected = raw.prepare(selectSql).pluck().all(LISTED) as string[];
+  await time('bare SQLite SELECT of the 350k rows', async () => raw.prepare(selectSql).pluck().all(LISTED));
+  const expectedPlain = `${selected.join('\n')}\n`;
+  const plain = await time(
+    'GET blacklist plaintext 350k',
     async () =>
-      raw
-        .prepare(
-          'select ip from reputations where score >= 50 order by score desc, last_seen desc, ip desc limit ?',
-        )
-        .pluck()
-        .all(LISTED) as string[],
+      app.inject({ method: 'GET', url: `/v1/key/blacklist?plaintext=true&limit=${LISTED}`, headers }),
+    RUNS,
+    serverTime,
   );
-  const plain = await time('GET blacklist plaintext 350k', async () =>
-    app.inject({ method: 'GET', url: `/v1/key/blacklist?plaintext=true&limit=${LISTED}`, headers }),
-  );
-  console.log(`  lines: ${plain.body.split('\n').length - 1}`);
-  const aggregated = await time('GET blacklist plaintext 350k aggregate=true', async () =>
-    app.inject({
-      method: 'GET',
-      url: `/v1/key/blacklist?plaintext=true&aggregate=true&limit=${LISTED}`,
-      headers,
-    }),
-  );
-  console.log(`  CIDRs: ${aggregated.body.split('\n').length - 1}`);
-  await time('GET blacklist json 350k', async () =>
-    app.inject({ method: 'GET', url: `/v1/key/blacklist?limit=${LISTED}`, headers }),
-  );
+  if (plain) {
+    console.log(`  lines: ${plain.body.split('\n').length - 1}`);
+    if (plain.body !== expectedPlain) throw new Error('plaintext differs from the bare SELECT');
+  }
   const listFile = join(dir, 'list.txt');
-  writeFileSync(listFile, `${selected.join('\n')}\n`);
-  await time('iprange aggregating the same 350k addresses', async () =>
-    execFileSync('iprange', [listFile], { maxBuffer: 256 * 1024 * 1024 }),
+  writeFileSync(listFile, expectedPlain);
+  const aggregated = await time(
+    'GET blacklist plaintext 350k aggregate=true',
+    async () =>
+      app.inject({
+        method: 'GET',
+        url: `/v1/key/blacklist?plaintext=true&aggregate=true&limit=${LISTED}`,
+        headers,
+      }),
+    RUNS,
+    serverTime,
+  );
+  const ipranged = await time('iprange aggregating the same 350k addresses', async () =>
+    execFileSync('iprange', [listFile], { maxBuffer: 256 * 1024 * 1024 }).toString(),
+  );
+  if (aggregated) {
+    const ours = aggregated.body.split('\n').filter(Boolean);
+    console.log(`  CIDRs: ${ours.length}`);
+    if (ipranged) {
+      // iprange writes single addresses bare too; the sets must be identical.
+      const theirs = ipranged.split('\n').filter(Boolean);
+      const same = ours.length === theirs.length && ours.every((cidr, i) => cidr === theirs[i]);
+      console.log(`  same CIDRs as iprange: ${same}`);
+    }
+  }
+  await time(
+    'GET blacklist json 350k',
+    async () => app.inject({ method: 'GET', url: `/v1/key/blacklist?limit=${LISTED}`, headers }),
+    RUNS,
+    serverTime,
+  );
+  await time(
+    'GET blacklist csv 350k',
+    async () => app.inject({ method: 'GET', url: `/v1/key/blacklist?format=csv&limit=${LISTED}`, headers }),
+    RUNS,
+    serverTime,
   );
 
   const rows = list.slice(LISTED, LISTED + 10_000);
@@ -153,11 +218,14 @@ try {
     ['bulk-report 10,000 rows JSON', json, 'application/json'],
     ['bulk-report 10,000 rows CSV', csv, 'text/csv'],
   ] as const) {
+    // A new key per run so no row merges with the last run's and the quota never bites.
+    const keys: string[] = [];
+    for (let i = 0; i < RUNS; i++) keys.push((await services.keys.create({ tier: 'unlimited' })).key);
+    const versionsBefore = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
     await time(
       label,
       async () => {
-        // A new key per run so no row merges with the last run's and the quota never bites.
-        const k = (await services.keys.create({ tier: 'unlimited' })).key;
+        const k = keys.pop();
         const res = await app.inject({
           method: 'POST',
           url: '/v1/key/bulk-report',
@@ -167,8 +235,52 @@ try {
         if (res.json().accepted !== 10_000) throw new Error(res.body.slice(0, 300));
         return res;
       },
-      5,
+      RUNS,
+      serverTime,
     );
+    const versionsAfter = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
+    if (!ONLY || ONLY.test(label)) {
+      console.log(
+        `  TAXII versions published per run: ${Math.round((versionsAfter - versionsBefore) / RUNS)}`,
+      );
+    }
+  }
+  // 10,000 addresses the database has never seen (a new block per run): new reputation rows, one
+  // report each, scores under the TAXII threshold, so this is the write path without feed publishing.
+  {
+    let block = 0;
+    // Second octet from the clock, so a reused database (BENCH_DB) gets addresses it has not seen either.
+    const second = Math.floor(Date.now() / 1000) % 251;
+    const keys: string[] = [];
+    for (let i = 0; i < RUNS; i++) keys.push((await services.keys.create({ tier: 'unlimited' })).key);
+    const versionsBefore = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
+    const label = 'bulk-report 10,000 new IPs JSON (no TAXII)';
+    await time(
+      label,
+      async () => {
+        block++;
+        const fresh = Array.from(
+          { length: 10_000 },
+          (_, i) => `${200 + block}.${second}.${i >> 8}.${i & 255}`,
+        );
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/key/bulk-report',
+          headers: { authorization: `Bearer ${keys.pop()}`, 'content-type': 'application/json' },
+          payload: { reports: fresh.map((ip) => ({ ip, category: 'brute_force', protocol: 'ssh' })) },
+        });
+        if (res.json().accepted !== 10_000) throw new Error(res.body.slice(0, 300));
+        return res;
+      },
+      RUNS,
+      serverTime,
+    );
+    const versionsAfter = raw.prepare('select count(*) from taxii_versions').pluck().get() as number;
+    if (!ONLY || ONLY.test(label)) {
+      console.log(
+        `  TAXII versions published per run: ${Math.round((versionsAfter - versionsBefore) / RUNS)}`,
+      );
+    }
   }
   console.log(
     `load average at end: ${loadavg()
@@ -179,5 +291,5 @@ try {
   await store.close();
   raw.close();
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (!keep) rmSync(dir, { recursive: true, force: true });
 }

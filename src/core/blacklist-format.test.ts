@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BlacklistEntry, BlacklistMeta } from './blacklist-format.js';
 import {
+  AddressLines,
   BLACKLIST_FORMATS,
   csvField,
   formatBlacklist,
@@ -268,6 +269,78 @@ describe('formatBlacklist', () => {
     for (const format of BLACKLIST_FORMATS) {
       const text = await collect(formatBlacklist(format, [entry('203.0.113.42')], { meta }));
       assert.match(text, /203\.0\.113\.42/, format);
+    }
+  });
+});
+
+describe('AddressLines input', () => {
+  // Address-only entries as the blacklist service's generic path builds them (no details).
+  const bare = (ip: string): BlacklistEntry =>
+    entry(ip, {
+      confidenceLevel: 0,
+      lastSeen: 0,
+      sessions: 0,
+      protocols: [],
+      countryCode: null,
+      asn: null,
+      asnOrg: null,
+    });
+  const list = [
+    '203.0.113.42',
+    '45.83.0.0/24',
+    '2a05:d014:ff:212::5',
+    '0.0.0.0/0',
+    '2001:db8::/126',
+    '::/0',
+    '8.8.8.8',
+  ];
+  async function* pages(lines: readonly string[], size: number) {
+    for (let i = 0; i < lines.length; i += size) {
+      yield new AddressLines(
+        lines
+          .slice(i, i + size)
+          .map((ip) => `${ip}\n`)
+          .join(''),
+      );
+    }
+  }
+  async function* entryPages(lines: readonly string[], size: number) {
+    for (let i = 0; i < lines.length; i += size) yield lines.slice(i, i + size).map(bare);
+  }
+
+  it('writes every format byte for byte as the same entries would, whatever the page size', async () => {
+    for (const format of BLACKLIST_FORMATS) {
+      for (const size of [1, 3, 100]) {
+        assert.equal(
+          await collect(formatBlacklist(format, pages(list, size), { meta })),
+          await collect(formatBlacklist(format, entryPages(list, size), { meta })),
+          `${format} / ${size}`,
+        );
+      }
+      assert.equal(
+        await collect(formatBlacklist(format, pages([], 5), { meta })),
+        await collect(formatBlacklist(format, [], { meta })),
+        format,
+      );
+    }
+  });
+
+  it('refuses pages holding anything but address lines instead of writing them into a script', async () => {
+    for (const text of [
+      '1.2.3.4 }\n',
+      '1.2.3.4\nflush vakt\n',
+      '1.2.3.4;\n',
+      '\n1.2.3.4\n',
+      '1.2.3.4\n\n5.6.7.8\n',
+      '1.2.3.4',
+      '1.2.3.4\r\n',
+    ]) {
+      for (const format of BLACKLIST_FORMATS) {
+        const source = async function* () {
+          yield new AddressLines(text);
+        };
+        await assert.rejects(collect(formatBlacklist(format, source(), { meta })), RangeError, text);
+      }
     }
   });
 });

@@ -78,13 +78,34 @@ export interface BlacklistFormatOptions {
   readonly nftables?: NftablesOptions;
 }
 
-/** Rows one by one, or (from the blacklist service) whole pages of rows: one await per page, not per row. */
-type Rows = Iterable<BlacklistEntry> | AsyncIterable<BlacklistEntry | readonly BlacklistEntry[]>;
+/**
+ * Canonical addresses or CIDR texts and nothing else, as text: each one followed by "\n" — exactly the
+ * plaintext body of those entries. The blacklist service streams address-only lists this way (one
+ * string per page instead of an object per row); the version of a line is IPv6 when it holds a ":".
+ */
+export class AddressLines {
+  /**
+   * `generated`: the text was written by code that emits nothing but address characters (the CIDR
+   * aggregator), so the per-page safety scan is skipped; text read from the database is always scanned.
+   */
+  constructor(
+    readonly text: string,
+    readonly generated = false,
+  ) {}
+}
+
+/**
+ * Rows one by one, or (from the blacklist service) whole pages of rows or AddressLines: one await per
+ * page, not per row.
+ */
+type Rows =
+  | Iterable<BlacklistEntry>
+  | AsyncIterable<BlacklistEntry | readonly BlacklistEntry[] | AddressLines>;
 
 const BATCH = 2000;
 
-/** Regroups any Rows into arrays so the writers' per-row work is synchronous. */
-async function* batches(rows: Rows): AsyncGenerator<readonly BlacklistEntry[]> {
+/** Regroups any Rows into arrays (or AddressLines) so the writers' per-row work is synchronous. */
+async function* batches(rows: Rows): AsyncGenerator<readonly BlacklistEntry[] | AddressLines> {
   let pending: BlacklistEntry[] = [];
   if (Symbol.iterator in rows) {
     for (const row of rows) {
@@ -96,12 +117,12 @@ async function* batches(rows: Rows): AsyncGenerator<readonly BlacklistEntry[]> {
     }
   } else {
     for await (const item of rows) {
-      if (Array.isArray(item)) {
+      if (Array.isArray(item) || item instanceof AddressLines) {
         if (pending.length > 0) {
           yield pending;
           pending = [];
         }
-        yield item as readonly BlacklistEntry[];
+        yield item as readonly BlacklistEntry[] | AddressLines;
         continue;
       }
       pending.push(item as BlacklistEntry);
@@ -112,6 +133,34 @@ async function* batches(rows: Rows): AsyncGenerator<readonly BlacklistEntry[]> {
     }
   }
   if (pending.length > 0) yield pending;
+}
+
+/** Like `batches`, with AddressLines turned into entries (address and version only), for per-row writers. */
+async function* entryBatches(rows: Rows): AsyncGenerator<readonly BlacklistEntry[]> {
+  for await (const batch of batches(rows)) {
+    yield batch instanceof AddressLines ? linesToEntries(checkedLines(batch)) : batch;
+  }
+}
+
+const NO_DETAILS = {
+  confidenceLevel: 0,
+  lastSeen: 0,
+  sessions: 0,
+  protocols: [],
+  countryCode: null,
+  asn: null,
+  asnOrg: null,
+} as const;
+
+function linesToEntries(text: string): BlacklistEntry[] {
+  const out: BlacklistEntry[] = [];
+  let start = 0;
+  for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+    const ip = text.slice(start, end);
+    out.push({ ...NO_DETAILS, ip, version: ip.includes(':') ? 6 : 4 });
+    start = end + 1;
+  }
+  return out;
 }
 
 // Output is batched into chunks of about this many characters: one yield per row would cost a
@@ -150,6 +199,25 @@ function checkedEntry(entry: BlacklistEntry): string {
   return entry.ip;
 }
 
+// AddressLines are checked a page at a time with one scan: only address characters, "/" and line ends,
+// no empty line, a final "\n". That is what keeps commands from being spliced in; the lines come from
+// canonical stored text or from the aggregator, so a per-line parse would only repeat their construction.
+const NOT_ADDRESS_TEXT = /[^0-9a-f.:/\n]/;
+
+function checkedLines(lines: AddressLines): string {
+  const text = lines.text;
+  if (text === '' || lines.generated) return text;
+  if (
+    NOT_ADDRESS_TEXT.test(text) ||
+    text.charCodeAt(0) === 10 ||
+    text.charCodeAt(text.length - 1) !== 10 ||
+    text.includes('\n\n')
+  ) {
+    throw new RangeError('blacklist lines hold something other than canonical addresses or CIDRs');
+  }
+  return text;
+}
+
 /** Splits "a/n" into the bare address and the prefix length (full length when there is no "/"). */
 function splitEntry(text: string, version: 4 | 6): { address: string; prefixLength: number } {
   const slash = text.indexOf('/');
@@ -164,10 +232,15 @@ function isSingle(text: string, version: 4 | 6): boolean {
 /** `plaintext`: one address or CIDR per line (SPEC §3.2), as CSF and `ipset` updaters read it. */
 export async function* writePlaintext(rows: Rows): AsyncGenerator<string> {
   const buffer = new ChunkBuffer();
-  for await (const batch of batches(rows))
+  for await (const batch of batches(rows)) {
+    if (batch instanceof AddressLines) {
+      if (buffer.push(checkedLines(batch))) yield buffer.take();
+      continue;
+    }
     for (const row of batch) {
       if (buffer.push(`${checkedEntry(row)}\n`)) yield buffer.take();
     }
+  }
   if (!buffer.empty) yield buffer.take();
 }
 
@@ -177,10 +250,15 @@ export async function* writeNginx(rows: Rows, meta: BlacklistMeta): AsyncGenerat
   buffer.push(
     `# Vakt blacklist, generated ${new Date(meta.generatedAt).toISOString()}, ${meta.count} addresses\n`,
   );
-  for await (const batch of batches(rows))
+  for await (const batch of batches(rows)) {
+    if (batch instanceof AddressLines) {
+      if (buffer.push(checkedLines(batch).replaceAll('\n', ' 1;\n'))) yield buffer.take();
+      continue;
+    }
     for (const row of batch) {
       if (buffer.push(`${checkedEntry(row)} 1;\n`)) yield buffer.take();
     }
+  }
   yield buffer.take();
 }
 
@@ -210,7 +288,7 @@ export async function* writeJson(rows: Rows, meta: BlacklistMeta): AsyncGenerato
   };
   buffer.push(`{"meta":${JSON.stringify(head)},"data":[`);
   let first = true;
-  for await (const batch of batches(rows))
+  for await (const batch of entryBatches(rows))
     for (const row of batch) {
       const item = JSON.stringify(dataObject(row));
       if (buffer.push(first ? item : `,${item}`)) yield buffer.take();
@@ -240,7 +318,7 @@ export function csvField(value: string | number | null): string {
 export async function* writeCsv(rows: Rows): AsyncGenerator<string> {
   const buffer = new ChunkBuffer();
   buffer.push(`${CSV_HEADER}\r\n`);
-  for await (const batch of batches(rows))
+  for await (const batch of entryBatches(rows))
     for (const row of batch) {
       const line = [
         csvField(row.ip),
@@ -327,7 +405,7 @@ export async function* writeIpset(
     buffer.push(createLine(temp[version], version));
     buffer.push(`flush ${temp[version]}\n`);
   }
-  for await (const batch of batches(rows))
+  for await (const batch of entryBatches(rows))
     for (const row of batch) {
       const entry = checkedEntry(row);
       const lines =
@@ -411,7 +489,7 @@ export async function* writeNftables(
     pending[set] = [];
     return buffer.push(`add element inet ${table} ${set} { ${elements.join(', ')} }\n`);
   };
-  for await (const batch of batches(rows))
+  for await (const batch of entryBatches(rows))
     for (const row of batch) {
       const entry = checkedEntry(row);
       const single = isSingle(entry, row.version);

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   aggregate,
   buildRangeSet,
+  cidrLineChunks,
   forEachCidr,
   RangeSetBuilder,
   subtract,
@@ -136,6 +137,82 @@ describe('toCidrTexts and forEachCidr', () => {
       visited,
       toCidrs(set).map((c) => [c.text, c.address, c.prefixLength, c.version]),
     );
+  });
+});
+
+describe('cidrLineChunks', () => {
+  const lines = (set: ReturnType<typeof buildRangeSet>, per?: number) => [...cidrLineChunks(set, per)];
+
+  it('writes exactly toCidrTexts, one per line, for v4 ends, wide blocks and IPv6', () => {
+    const set = buildRangeSet(['0.0.0.0/0', '2a05:d014:ff:212::/64', '2a05:d014:ff:213::1', '::/0']);
+    assert.equal(lines(set).join(''), `${toCidrTexts(set).join('\n')}\n`);
+    const edges = buildRangeSet(['0.0.0.0', '9.9.9.9', '10.0.0.0/8', '100.100.100.100', '255.255.255.255']);
+    assert.equal(lines(edges).join(''), '0.0.0.0\n9.9.9.9\n10.0.0.0/8\n100.100.100.100\n255.255.255.255\n');
+    assert.deepEqual(lines(buildRangeSet([])), []);
+  });
+
+  it('cuts chunks at line ends and matches toCidrTexts on random sets', () => {
+    const random = mulberry32(11);
+    for (let round = 0; round < 200; round++) {
+      const entries: string[] = [];
+      const n = 1 + Math.floor(random() * 60);
+      for (let i = 0; i < n; i++) {
+        const octets = [
+          1 + Math.floor(random() * 254),
+          Math.floor(random() * 4),
+          0,
+          Math.floor(random() * 256),
+        ];
+        const kind = random();
+        if (kind < 0.2) entries.push(`2001:db8::${Math.floor(random() * 4096).toString(16)}`);
+        else if (kind < 0.4) entries.push(`${octets.join('.')}/${24 + Math.floor(random() * 9)}`);
+        else entries.push(octets.join('.'));
+      }
+      const set = buildRangeSet(entries);
+      const per = 1 + Math.floor(random() * 5);
+      const chunks = lines(set, per);
+      const expected = toCidrTexts(set);
+      assert.equal(chunks.join(''), `${expected.join('\n')}\n`, `round ${round}`);
+      for (const chunk of chunks) assert.ok(chunk.endsWith('\n'), `round ${round}`);
+      const v4Lines = expected.filter((t) => !t.includes(':')).length;
+      const v4Chunks = chunks.filter((c) => !c.includes(':'));
+      assert.equal(v4Chunks.length, Math.ceil(v4Lines / per), `round ${round}`);
+    }
+  });
+});
+
+describe('RangeSetBuilder.addAll', () => {
+  it('adds like add() one by one, skipping junk', () => {
+    const entries = [
+      '1.2.3.4',
+      '1.2.3.5',
+      '10.0.0.0/8',
+      '2001:db8::1',
+      '::ffff:1.2.3.6',
+      'junk',
+      '',
+      '01.2.3.4',
+    ];
+    // Edges of the dotted-quad fast parse: each must land exactly where add() puts it.
+    const edges = ['0.0.0.0', '255.255.255.255', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1..2.3', ' 9.9.9.9 '];
+    const more = ['1.2.3.04', '100.200.10.0', '100.200.10.1', '1.2.3.00', '7.7.7.7/32', '123.123.123.1234'];
+    for (const list of [edges, more, entries]) {
+      const a = new RangeSetBuilder();
+      for (const entry of list) a.add(entry);
+      const b = new RangeSetBuilder();
+      b.addAll(list);
+      assert.deepEqual(toCidrTexts(b.build()), toCidrTexts(a.build()), list.join(' '));
+      // addLines takes the same entries as one text (an empty line adds nothing, as with add('')).
+      const c = new RangeSetBuilder();
+      c.addLines(list.join('\n'));
+      assert.deepEqual(toCidrTexts(c.build()), toCidrTexts(a.build()), list.join(' '));
+    }
+    const one = new RangeSetBuilder();
+    for (const entry of entries) one.add(entry);
+    const all = new RangeSetBuilder();
+    all.addAll(entries);
+    assert.deepEqual(toCidrTexts(all.build()), toCidrTexts(one.build()));
+    assert.deepEqual(toCidrTexts(all.build()), ['1.2.3.4/31', '1.2.3.6', '10.0.0.0/8', '2001:db8::1']);
   });
 });
 

@@ -94,6 +94,38 @@ function isV4MappedKey(key: Uint8Array): boolean {
   return key[10] === 0xff && key[11] === 0xff;
 }
 
+/**
+ * A bare dotted quad ("1.2.3.4": no prefix, no space, no leading zero) as uint32, or -1 for anything else
+ * (the caller then takes the general path, which decides). The shape stored `ip` text always has.
+ */
+function parseV4Plain(text: string): number {
+  const length = text.length;
+  if (length < 7 || length > 15) return -1;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+      continue;
+    }
+    const digit = code - 48;
+    // A second digit after a leading "0" is a leading zero (refused, SPEC §2.4).
+    if (digit < 0 || digit > 9 || digits === 3 || (digits === 1 && octet === 0)) return -1;
+    octet = octet * 10 + digit;
+    if (octet > 255) return -1;
+    digits++;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + octet;
+}
+
 /** A growable Uint32Array for single IPv4 addresses, which dominate real lists. */
 class GrowableUint32 {
   data = new Uint32Array(1024);
@@ -151,6 +183,69 @@ export class RangeSetBuilder {
     if (!parsed.ok) return false;
     this.addCidr(parsed.cidr);
     return true;
+  }
+
+  /** `add` for every entry (entries that are neither an address nor a CIDR are skipped, as `add` does). */
+  addAll(entries: readonly string[]): void {
+    const singles = this.#v4Singles;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as string;
+      const value = parseV4Plain(entry);
+      if (value >= 0) singles.push(value);
+      else this.add(entry);
+    }
+  }
+
+  /**
+   * `addAll(text.split("\n"))` without the array: lines that are bare dotted quads are parsed in place,
+   * anything else goes through `add` (empty lines are skipped, as `add` skips them).
+   */
+  addLines(text: string): void {
+    const singles = this.#v4Singles;
+    const length = text.length;
+    let start = 0;
+    while (start <= length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = length;
+      // Inline dotted-quad parse of text[start, end); -1 when the line is anything else.
+      let value = -1;
+      if (end - start >= 7 && end - start <= 15) {
+        let acc = 0;
+        let octet = 0;
+        let digits = 0;
+        let dots = 0;
+        let ok = true;
+        for (let i = start; i < end; i++) {
+          const code = text.charCodeAt(i);
+          if (code === 46) {
+            if (digits === 0 || dots === 3) {
+              ok = false;
+              break;
+            }
+            acc = acc * 256 + octet;
+            octet = 0;
+            digits = 0;
+            dots++;
+            continue;
+          }
+          const digit = code - 48;
+          if (digit < 0 || digit > 9 || digits === 3 || (digits === 1 && octet === 0)) {
+            ok = false;
+            break;
+          }
+          octet = octet * 10 + digit;
+          if (octet > 255) {
+            ok = false;
+            break;
+          }
+          digits++;
+        }
+        if (ok && dots === 3 && digits > 0) value = acc * 256 + octet;
+      }
+      if (value >= 0) singles.push(value);
+      else if (end > start) this.add(text.slice(start, end));
+      start = end + 1;
+    }
   }
 
   /** Adds a parsed CIDR (see ip.ts). */
@@ -303,20 +398,87 @@ function v6Text(value: bigint): string {
 
 const SUFFIXES = Array.from({ length: 33 }, (_, index) => `/${index}`);
 
+/** Host bits of the largest CIDR block that starts at `cursor` and ends at or before `end` (uint32). */
+function v4BlockHostBits(cursor: number, end: number): number {
+  // Largest block aligned at cursor: its lowest set bit (2^32 for 0), shrunk to fit the range.
+  let size = cursor === 0 ? TWO_POW_32 : (cursor & -cursor) >>> 0;
+  const remaining = end - cursor + 1;
+  while (size > remaining) size /= 2;
+  return size === TWO_POW_32 ? 32 : 31 - Math.clz32(size);
+}
+
 /** Appends the minimal CIDR cover of the inclusive uint32 range [start, end]. */
 function v4RangeToCidrs(start: number, end: number, visit: CidrVisitor): void {
   let cursor = start;
   while (cursor <= end) {
-    // Largest block aligned at cursor: its lowest set bit (2^32 for 0), shrunk to fit the range.
-    let size = cursor === 0 ? TWO_POW_32 : (cursor & -cursor) >>> 0;
-    const remaining = end - cursor + 1;
-    while (size > remaining) size /= 2;
-    const hostBits = size === TWO_POW_32 ? 32 : 31 - Math.clz32(size);
+    const hostBits = v4BlockHostBits(cursor, end);
     const address = v4Text(cursor);
     const prefixLength = 32 - hostBits;
     visit(hostBits === 0 ? address : address + (SUFFIXES[prefixLength] ?? ''), address, prefixLength, 4);
-    cursor += size;
+    cursor += 2 ** hostBits;
   }
+}
+
+// Writes the decimal digits of 0-255 at `pos`; returns the position after them.
+function writeDecimal(bytes: Uint8Array, pos: number, value: number): number {
+  if (value >= 100) {
+    bytes[pos++] = 48 + Math.floor(value / 100);
+    bytes[pos++] = 48 + (Math.floor(value / 10) % 10);
+  } else if (value >= 10) bytes[pos++] = 48 + Math.floor(value / 10);
+  bytes[pos++] = 48 + (value % 10);
+  return pos;
+}
+
+/**
+ * The minimal exact CIDR cover (see forEachCidr) as text lines, each ending in "\n", in chunks of about
+ * `linesPerChunk` lines (IPv4 exactly; an IPv6 range's CIDRs stay in one chunk): byte for byte `toCidrTexts(set)` with a "\n" after each text. IPv4 lines
+ * are written as ASCII bytes and decoded once per chunk, so no string is made per CIDR (for writers
+ * that need only the text: plaintext and the like).
+ */
+export function* cidrLineChunks(set: RangeSet, linesPerChunk = 16_384): Generator<string> {
+  const per = Math.max(1, Math.floor(linesPerChunk));
+  // "255.255.255.255/32\n" is the longest IPv4 line: 19 bytes.
+  const bytes = Buffer.allocUnsafe(per * 19);
+  let pos = 0;
+  let lines = 0;
+  const v4 = set.v4;
+  for (let i = 0; i + 1 < v4.length; i += 2) {
+    let cursor = v4[i] ?? 0;
+    const end = v4[i + 1] ?? 0;
+    while (cursor <= end) {
+      const hostBits = v4BlockHostBits(cursor, end);
+      pos = writeDecimal(bytes, pos, cursor >>> 24);
+      bytes[pos++] = 46;
+      pos = writeDecimal(bytes, pos, (cursor >>> 16) & 255);
+      bytes[pos++] = 46;
+      pos = writeDecimal(bytes, pos, (cursor >>> 8) & 255);
+      bytes[pos++] = 46;
+      pos = writeDecimal(bytes, pos, cursor & 255);
+      if (hostBits > 0) {
+        bytes[pos++] = 47;
+        pos = writeDecimal(bytes, pos, 32 - hostBits);
+      }
+      bytes[pos++] = 10;
+      cursor += 2 ** hostBits;
+      if (++lines === per) {
+        yield bytes.toString('latin1', 0, pos);
+        pos = 0;
+        lines = 0;
+      }
+    }
+  }
+  if (pos > 0) yield bytes.toString('latin1', 0, pos);
+  let parts: string[] = [];
+  for (let i = 0; i + 1 < set.v6.length; i += 2) {
+    v6RangeToCidrs(set.v6[i] ?? 0n, set.v6[i + 1] ?? 0n, (text) => {
+      parts.push(`${text}\n`);
+    });
+    if (parts.length >= per) {
+      yield parts.join('');
+      parts = [];
+    }
+  }
+  if (parts.length > 0) yield parts.join('');
 }
 
 function bitLength(value: bigint): number {

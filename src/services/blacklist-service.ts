@@ -1,9 +1,10 @@
 // Blacklist generation (SPEC §3.2): snapshot, count and ETag before charging, then a streamed, optionally aggregated list.
 import { createHash } from 'node:crypto';
-import type { BlacklistEntry, BlacklistFormat } from '../core/blacklist-format.js';
-import { forEachCidr, RangeSetBuilder } from '../core/cidr-aggregate.js';
+import { AddressLines, type BlacklistEntry, type BlacklistFormat } from '../core/blacklist-format.js';
+import { cidrLineChunks, forEachCidr, type RangeSet, RangeSetBuilder } from '../core/cidr-aggregate.js';
 import { type Cidr, cidrLastKey, parseIp } from '../core/ip.js';
 import {
+  type AddressPage,
   type BlacklistFilter,
   type BlacklistFingerprint,
   type BlacklistRow,
@@ -11,8 +12,10 @@ import {
   blacklistFingerprint,
   blacklistPages,
   detectBlacklistSchema,
+  newestRescore,
   protocolsFor,
   qualifiesBeyond,
+  sqliteAddressPages,
 } from '../store/blacklist-repository.js';
 import type { ReadSnapshot, Store } from '../store/store.js';
 
@@ -39,15 +42,24 @@ export interface BlacklistSession {
   /** True when more addresses qualify than `limit` allowed and the tier cap (not the caller) set it. */
   readonly cutByTierCap: boolean;
   etagFor(count: number): Promise<string>;
-  entries(count: number): AsyncGenerator<BlacklistEntry | BlacklistEntry[]>;
+  entries(count: number): AsyncGenerator<BlacklistEntry[] | AddressLines>;
   release(): Promise<void>;
 }
 
 const ETAG_VERSION = 1;
 const PAGE_SIZE = 5000;
+// Address-only pages (one string per row) can be larger: 20,000 addresses are about 300 kB of text.
+const ADDRESS_PAGE_SIZE = 20_000;
 
 function keyRange(cidr: Cidr): { first: Buffer; last: Buffer } {
   return { first: cidr.network.key, last: cidrLastKey(cidr) };
+}
+
+export interface BlacklistServiceOptions {
+  /** Read SQLite snapshots with raw prepared statements (default true); false keeps every read on Kysely. */
+  readonly rawSqlite?: boolean;
+  /** Rows per page of address-only reads (default 20,000); tests use small pages to cross boundaries. */
+  readonly addressPageSize?: number;
 }
 
 export class BlacklistService {
@@ -55,10 +67,16 @@ export class BlacklistService {
   readonly #excluded: { first: Buffer; last: Buffer }[];
   readonly #allowlistText: string;
 
+  readonly #rawSqlite: boolean;
+  readonly #addressPageSize: number;
+
   constructor(
     private readonly store: Store,
     allowlist: readonly Cidr[],
+    options: BlacklistServiceOptions = {},
   ) {
+    this.#rawSqlite = options.rawSqlite ?? true;
+    this.#addressPageSize = options.addressPageSize ?? ADDRESS_PAGE_SIZE;
     this.#excluded = allowlist.map(keyRange);
     this.#allowlistText = allowlist.map((c) => c.text).join(',');
   }
@@ -81,9 +99,15 @@ export class BlacklistService {
 
   /**
    * Opens a snapshot and counts the list at min(requested limit, tier cap). `tierCap` null = unlimited.
-   * The caller charges quota for the count it decides to send, then streams `entries(n)`.
+   * The caller charges quota for the count it decides to send, then streams `entries(n)`. `readAhead`
+   * (the caller expects to send the list, e.g. no If-None-Match): aggregate=true of an address-only
+   * format reads the list once for both the ETag and the range set (SQLite).
    */
-  async open(params: BlacklistParams, tierCap: number | null): Promise<BlacklistSession> {
+  async open(
+    params: BlacklistParams,
+    tierCap: number | null,
+    options: { readonly readAhead?: boolean } = {},
+  ): Promise<BlacklistSession> {
     const schema = await this.schema();
     const filter: BlacklistFilter = { ...params, excludedKeyRanges: this.#excluded };
     const limits = [params.requestedLimit, tierCap].filter((n): n is number => n !== null);
@@ -97,13 +121,57 @@ export class BlacklistService {
     };
     const details = params.format === 'json' || params.format === 'csv';
     try {
-      const full = await blacklistFingerprint(
-        snapshot.db,
-        filter,
-        schema,
-        limit ?? Number.MAX_SAFE_INTEGER,
-        !details,
-      );
+      // aggregate=true of an address-only format holds the whole range set before it writes a line, so
+      // (on SQLite, when asked) one read builds it and the fingerprint together; a 304 then costs that read.
+      const readAhead =
+        (options.readAhead ?? false) &&
+        params.aggregate &&
+        !details &&
+        snapshot.sqlite !== null &&
+        this.#rawSqlite;
+      let prebuilt: { count: number; set: RangeSet } | null = null;
+      let full: BlacklistFingerprint;
+      if (readAhead && snapshot.sqlite) {
+        const builder = new RangeSetBuilder();
+        let count = 0;
+        let maxLastSeen = 0;
+        let sumScore = 0;
+        let sumEnrichment = 0;
+        const pages = sqliteAddressPages(
+          snapshot.sqlite,
+          snapshot.db,
+          filter,
+          schema,
+          limit ?? Number.MAX_SAFE_INTEGER,
+          this.#addressPageSize,
+          true,
+        );
+        for (const page of pages) {
+          builder.addLines(page.text);
+          count += page.count;
+          maxLastSeen = Math.max(maxLastSeen, page.maxLastSeen ?? 0);
+          sumScore += page.sumScore ?? 0;
+          sumEnrichment += page.sumEnrichment ?? 0;
+        }
+        // The same fields, in the same order, as blacklistFingerprint's address-only form.
+        full = {
+          count,
+          maxScoreUpdatedAt: await newestRescore(snapshot.db),
+          maxLastSeen,
+          sumScore,
+          sumSessions: 0,
+          sumEnrichment,
+        };
+        prebuilt = { count, set: builder.build() };
+      } else {
+        full = await blacklistFingerprint(
+          snapshot.db,
+          filter,
+          schema,
+          limit ?? Number.MAX_SAFE_INTEGER,
+          !details,
+        );
+      }
       const cutByTierCap =
         tierCap !== null &&
         limit === tierCap &&
@@ -125,7 +193,9 @@ export class BlacklistService {
         cutByTierCap,
         etagFor,
         entries: (count) =>
-          this.#entries(snapshot, filter, schema, params.aggregate, details, count, release),
+          prebuilt && prebuilt.count === count
+            ? this.#prebuiltEntries(prebuilt.set, release)
+            : this.#entries(snapshot, filter, schema, params.aggregate, details, count, release),
         release,
       };
     } catch (error) {
@@ -161,6 +231,15 @@ export class BlacklistService {
     return `"${hash.slice(0, 32)}"`;
   }
 
+  async *#prebuiltEntries(set: RangeSet, release: () => Promise<void>): AsyncGenerator<AddressLines> {
+    try {
+      await release();
+      for (const chunk of cidrLineChunks(set, this.#addressPageSize)) yield new AddressLines(chunk, true);
+    } finally {
+      await release();
+    }
+  }
+
   async *#entries(
     snapshot: ReadSnapshot,
     filter: BlacklistFilter,
@@ -169,25 +248,59 @@ export class BlacklistService {
     details: boolean,
     count: number,
     release: () => Promise<void>,
-  ): AsyncGenerator<BlacklistEntry | BlacklistEntry[]> {
+  ): AsyncGenerator<BlacklistEntry[] | AddressLines> {
     try {
-      const pages = blacklistPages(snapshot.db, filter, schema, count, PAGE_SIZE, !details);
+      if (!details) {
+        // Address-only formats: pages of address text, never an object or a string per row.
+        const pages = this.#addressPages(snapshot, filter, schema, count);
+        if (!aggregate) {
+          for await (const page of pages) yield new AddressLines(`${page.text}\n`);
+          return;
+        }
+        const builder = new RangeSetBuilder();
+        for await (const page of pages) builder.addLines(page.text);
+        for (const chunk of cidrLineChunks(builder.build(), this.#addressPageSize)) {
+          yield new AddressLines(chunk, true);
+        }
+        return;
+      }
+      const pages = blacklistPages(snapshot.db, filter, schema, count, PAGE_SIZE, false);
       if (!aggregate) {
         for await (const page of pages) {
-          const protocols = details
-            ? await protocolsFor(
-                snapshot.db,
-                schema,
-                page.map((r) => r.ip),
-              )
-            : new Map<string, string[]>();
+          const protocols = await protocolsFor(
+            snapshot.db,
+            schema,
+            page.map((r) => r.ip),
+          );
           yield page.map((row) => toEntry(row, protocols.get(row.ip) ?? []));
         }
         return;
       }
-      yield* aggregated(pages, details);
+      yield* aggregated(pages);
     } finally {
       await release();
+    }
+  }
+
+  /**
+   * The listed addresses in list order, a page at a time: on SQLite with raw prepared statements on the
+   * snapshot's connection (`sqliteAddressPages`), elsewhere through Kysely (`blacklistPages`). Both read
+   * the same rows in the same order; the `rawSqlite: false` option forces the Kysely path (tests compare
+   * the two).
+   */
+  async *#addressPages(
+    snapshot: ReadSnapshot,
+    filter: BlacklistFilter,
+    schema: BlacklistSchema,
+    count: number,
+  ): AsyncGenerator<AddressPage> {
+    if (snapshot.sqlite && this.#rawSqlite) {
+      yield* sqliteAddressPages(snapshot.sqlite, snapshot.db, filter, schema, count, this.#addressPageSize);
+      return;
+    }
+    const pageSize = Math.min(PAGE_SIZE, this.#addressPageSize);
+    for await (const page of blacklistPages(snapshot.db, filter, schema, count, pageSize, true)) {
+      if (page.length > 0) yield { text: page.map((row) => row.ip).join('\n'), count: page.length };
     }
   }
 }
@@ -207,23 +320,18 @@ function toEntry(row: BlacklistRow, protocols: readonly string[]): BlacklistEntr
 }
 
 /**
- * `aggregate=true`: the exact minimal CIDR cover of the listed addresses. Per CIDR the JSON/CSV fields
- * summarise its members: the lowest confidence, the newest lastSeen, the summed sessions, and
- * country/ASN only when every member shares them. Memory: one small record per listed address for
- * json/csv; the firewall and text formats show only the CIDR, so they keep nothing but the range set.
+ * `aggregate=true` for json/csv: the exact minimal CIDR cover of the listed addresses. Per CIDR the
+ * fields summarise its members: the lowest confidence, the newest lastSeen, the summed sessions, and
+ * country/ASN only when every member shares them. Memory: one small record per listed address. (The
+ * firewall and text formats show only the CIDR, so they keep nothing but the range set: see #entries.)
  */
-async function* aggregated(
-  pages: AsyncGenerator<BlacklistRow[]>,
-  details: boolean,
-): AsyncGenerator<BlacklistEntry | BlacklistEntry[]> {
+async function* aggregated(pages: AsyncGenerator<BlacklistRow[]>): AsyncGenerator<BlacklistEntry[]> {
   const builder = new RangeSetBuilder();
   const members: { key: bigint; row: BlacklistRow }[] = [];
   for await (const page of pages) {
     for (const row of page) {
-      if (details) {
-        builder.addKey(row.ip_key);
-        members.push({ key: keyValue(row.ip_key), row });
-      } else builder.add(row.ip);
+      builder.addKey(row.ip_key);
+      members.push({ key: keyValue(row.ip_key), row });
     }
   }
   members.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -232,14 +340,6 @@ async function* aggregated(
     cidrs.push({ text, address, prefixLength, version });
   });
   // IPv4 keys (::ffff:0:0/96) sort below every public IPv6 key, matching forEachCidr's v4-then-v6 order.
-  if (!details) {
-    for (let i = 0; i < cidrs.length; i += 5000) {
-      yield cidrs
-        .slice(i, i + 5000)
-        .map((cidr) => ({ ...EMPTY_DETAILS, ip: cidr.text, version: cidr.version }));
-    }
-    return;
-  }
   let index = 0;
   let out: BlacklistEntry[] = [];
   for (const cidr of cidrs) {
@@ -285,16 +385,6 @@ async function* aggregated(
   }
   if (out.length > 0) yield out;
 }
-
-const EMPTY_DETAILS = {
-  confidenceLevel: 0,
-  lastSeen: 0,
-  sessions: 0,
-  protocols: [],
-  countryCode: null,
-  asn: null,
-  asnOrg: null,
-} as const;
 
 function keyValue(key: Uint8Array): bigint {
   let value = 0n;

@@ -45,6 +45,8 @@ export class BulkReportService {
     private readonly scorer: ReputationScorer,
     private readonly reports: ReportService,
     private readonly allowlist: Parameters<typeof validateReport>[2],
+    /** Write through raw prepared statements on SQLite (default); false keeps Kysely (tests compare). */
+    private readonly rawSqlite = true,
   ) {}
 
   /**
@@ -103,16 +105,21 @@ export class BulkReportService {
           errors.push({ row: item.row, ip: item.report.ip.text, error: over.message, code: over.code });
         }
         const stored = toStore.slice(0, outcome.granted);
+        // On SQLite the writes go through prepared statements on the store's one connection (which
+        // this transaction holds); PostgreSQL keeps Kysely's multi-row statements.
+        const sqlite = this.rawSqlite && this.store.dialect === 'sqlite' ? this.store.sqlite : null;
         await this.reports.applyMany(
           tx,
           key,
           stored.map((item) => item.report),
           now,
+          sqlite,
         );
         await this.scorer.rescoreMany(
           tx,
           stored.map((item) => item.report.ip.text),
           now,
+          sqlite,
         );
         return outcome;
       });

@@ -78,6 +78,39 @@ export async function behaviorsFor(db: DbExecutor, ip: string): Promise<Behavior
   return out;
 }
 
+/** `behaviorsFor` for many IPs in a few IN-list reads (an IP with none maps to []). */
+export async function behaviorsForMany(
+  db: DbExecutor,
+  ips: readonly string[],
+): Promise<Map<string, BehaviorSummary[]>> {
+  const out = new Map<string, BehaviorSummary[]>();
+  for (const ip of ips) out.set(ip, []);
+  for (let i = 0; i < ips.length; i += 500) {
+    const rows = await db
+      .selectFrom('reputation_behaviors')
+      .select(['ip', 'behavior', 'count'])
+      .where('ip', 'in', ips.slice(i, i + 500))
+      .where('count', '>', 0)
+      .orderBy('ip')
+      .orderBy('count', 'desc')
+      .orderBy('behavior')
+      .execute();
+    for (const row of rows) {
+      const behavior = catalogIndex().behaviors.get(row.behavior);
+      if (!behavior) continue;
+      out.get(row.ip)?.push({
+        name: behavior.name,
+        severity: behavior.severity,
+        count: Number(row.count),
+        description: behavior.description,
+        mitre: [...behavior.mitre],
+        killChainPhase: behavior.killChainPhase,
+      });
+    }
+  }
+  return out;
+}
+
 /** The IP's matched primitives with descriptions, most frequent first. */
 export async function primitivesFor(db: DbExecutor, ip: string): Promise<PrimitiveSummary[]> {
   const rows = await db

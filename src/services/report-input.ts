@@ -137,7 +137,8 @@ export function validateReport(
     if (typeof fields.comment !== 'string') {
       return failure('invalid_parameter', 'The "comment" parameter must be text.', 'comment');
     }
-    if ([...fields.comment].length > MAX_COMMENT_LENGTH) {
+    // UTF-16 length ≥ code points, so only a long comment needs counting (no array per comment).
+    if (fields.comment.length > MAX_COMMENT_LENGTH && [...fields.comment].length > MAX_COMMENT_LENGTH) {
       return failure(
         'invalid_parameter',
         `The comment is longer than ${MAX_COMMENT_LENGTH} characters.`,

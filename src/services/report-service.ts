@@ -1,4 +1,5 @@
 // Accepting contributor reports (SPEC §3.3): the 15-minute merge, quota charging and the score update, in one transaction.
+import type BetterSqlite3 from 'better-sqlite3';
 import { reporterTrust, reporterWeight, type ScoringPolicy } from '../core/scoring.js';
 import { utcDay } from '../core/time.js';
 import type { QuotaCounter, QuotaOutcome } from '../quota/quota-counter.js';
@@ -122,12 +123,14 @@ export class ReportService {
     key: AuthenticatedKey,
     reports: readonly ValidReport[],
     now: number,
+    /** The store's raw SQLite connection to write through prepared statements (SQLite only). */
+    sqlite: BetterSqlite3.Database | null = null,
   ): Promise<void> {
     const trust = reporterTrust(
       key.trust,
       key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
       this.policy,
     );
-    await applyReports(tx, key.id, trust, this.policy, reports, now);
+    await applyReports(tx, key.id, trust, this.policy, reports, now, sqlite);
   }
 }

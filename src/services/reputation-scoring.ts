@@ -1,4 +1,5 @@
 // Builds the scoring input for one IP from its aggregates and stores the resulting score (SPEC §5).
+import type BetterSqlite3 from 'better-sqlite3';
 import { type IpAddress, ipFromKey } from '../core/ip.js';
 import { type ScoreResult, type ScoringInput, type ScoringPolicy, score } from '../core/scoring.js';
 import type { DbExecutor } from '../store/database.js';
@@ -31,16 +32,27 @@ export async function feedsFor(db: DbExecutor, row: ReputationRow): Promise<{ tr
   return listings.filter((listing) => listing.kind !== 'tor').map((listing) => ({ trust: listing.trust }));
 }
 
+/** The batch form of a ScoreListener (rescoreMany): every changed row of one call, in IP order. */
+export type ScoreBatchListener = (
+  tx: DbExecutor,
+  changes: readonly { readonly row: ReputationRow; readonly before: number }[],
+  now: number,
+) => Promise<void>;
+
 export class ReputationScorer {
-  private readonly listeners: ScoreListener[] = [];
+  private readonly listeners: { one: ScoreListener; many?: ScoreBatchListener }[] = [];
 
   constructor(
     private readonly policy: ScoringPolicy,
     private readonly benign: BenignSources,
   ) {}
 
-  onScoreChanged(listener: ScoreListener): void {
-    this.listeners.push(listener);
+  /**
+   * `listener` runs for each changed row; with `many`, rescoreMany hands that one call all of its changed
+   * rows instead (it must do what calling `listener` for each of them in order would).
+   */
+  onScoreChanged(listener: ScoreListener, many?: ScoreBatchListener): void {
+    this.listeners.push(many ? { one: listener, many } : { one: listener });
   }
 
   private readonly touchListeners: ((ip: string) => void)[] = [];
@@ -138,7 +150,7 @@ export class ReputationScorer {
   /** Runs the score listeners for a row whose score was stored by a bulk writer (see scoreFeedOnly). */
   async notify(tx: DbExecutor, row: ReputationRow, before: number, now: number): Promise<void> {
     this.touched(row.ip);
-    for (const listener of this.listeners) await listener(tx, row, before, now);
+    for (const listener of this.listeners) await listener.one(tx, row, before, now);
   }
 
   async scoreRow(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoreResult> {
@@ -163,7 +175,7 @@ export class ReputationScorer {
       max_severity: maxSeverity,
     };
     this.touched(row.ip);
-    for (const listener of this.listeners) await listener(tx, updated, row.score, now);
+    for (const listener of this.listeners) await listener.one(tx, updated, row.score, now);
     return withWhitelist;
   }
 
@@ -179,7 +191,13 @@ export class ReputationScorer {
    * in a few set statements, the same `score()` per row. Listeners run, in IP order, only for rows whose
    * stored score changed (a listener given an unchanged score has nothing to publish). Returns ip → score.
    */
-  async rescoreMany(tx: DbExecutor, ips: readonly string[], now: number): Promise<Map<string, number>> {
+  async rescoreMany(
+    tx: DbExecutor,
+    ips: readonly string[],
+    now: number,
+    /** The raw SQLite connection `tx` is on, to store the scores through a prepared statement. */
+    sqlite: BetterSqlite3.Database | null = null,
+  ): Promise<Map<string, number>> {
     const sorted = [...new Set(ips)].sort();
     const rows = await getReputations(tx, sorted);
     const results = new Map<string, number>();
@@ -214,10 +232,11 @@ export class ReputationScorer {
         });
       }
     }
-    await setScores(tx, writes, now);
+    await setScores(tx, writes, now, sqlite);
     for (const ip of sorted) this.touched(ip);
-    for (const { row, before } of changed) {
-      for (const listener of this.listeners) await listener(tx, row, before, now);
+    for (const listener of this.listeners) {
+      if (listener.many) await listener.many(tx, changed, now);
+      else for (const { row, before } of changed) await listener.one(tx, row, before, now);
     }
     return results;
   }

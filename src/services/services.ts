@@ -11,7 +11,7 @@ import { type BenignSources, ListBenignSources } from './benign-sources.js';
 import { BlacklistService } from './blacklist-service.js';
 import { BulkReportService } from './bulk-report-service.js';
 import { EvidenceService } from './evidence-ingest.js';
-import { behaviorsFor } from './evidence-read.js';
+import { behaviorsFor, behaviorsForMany } from './evidence-read.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import { KeyService } from './key-service.js';
 import { ReportService } from './report-service.js';
@@ -69,13 +69,25 @@ export function createServices(
   const scorer = new ReputationScorer(policy, benign);
   const reports = new ReportService(store, quota, scorer, policy, geo);
   // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
-  const taxii = new TaxiiService(store, config, { behaviors: options.behaviors ?? behaviorsFor });
+  const taxii = new TaxiiService(
+    store,
+    config,
+    options.behaviors
+      ? { behaviors: options.behaviors }
+      : { behaviors: behaviorsFor, behaviorsMany: behaviorsForMany },
+  );
   // Indicator versions are published in the same transaction as the score change (SPEC §4).
-  scorer.onScoreChanged((tx, row, before, now) =>
-    // Neither in the feed before nor now: nothing to publish or revoke (skips a look-up per IP).
-    before < config.taxiiScoreMinimum && row.score < config.taxiiScoreMinimum
-      ? Promise.resolve()
-      : taxii.publish(tx, row, now),
+  // Neither in the feed before nor now: nothing to publish or revoke (skips a look-up per IP).
+  const feedRelevant = (row: { score: number }, before: number) =>
+    before >= config.taxiiScoreMinimum || row.score >= config.taxiiScoreMinimum;
+  scorer.onScoreChanged(
+    (tx, row, before, now) => (feedRelevant(row, before) ? taxii.publish(tx, row, now) : Promise.resolve()),
+    (tx, changes, now) =>
+      taxii.publishMany(
+        tx,
+        changes.filter((c) => feedRelevant(c.row, c.before)).map((c) => c.row),
+        now,
+      ),
   );
   const retention = new RetentionService(store, { retentionDays: config.retentionDays });
   // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).

@@ -16,18 +16,24 @@ import {
 import type { TaxiiPage } from '../core/taxii.js';
 import { DAY_MS } from '../core/time.js';
 import type { DbExecutor } from '../store/database.js';
+import { categoryNamesMany } from '../store/report-batch-repository.js';
 import { getCategoryCounts, type ReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import {
   allocateDateAdded,
+  allocateDateAddedBlock,
   deleteRevokedBefore,
   insertVersion,
+  insertVersions,
   latestVersionForIp,
+  latestVersionsForIps,
   listVersionRows,
   lockFeedClock,
+  type NewVersion,
   objectExists,
   replaceReputationStixId,
   type TaxiiPageRow,
+  type TaxiiVersionRow,
 } from '../store/taxii-repository.js';
 
 /** How long a revoked indicator stays in the feed before `purgeOldVersions` removes it (SPEC §4). */
@@ -117,6 +123,11 @@ export async function purgeOldVersions(db: DbExecutor, olderThanMs: number): Pro
 
 export interface TaxiiServiceOptions {
   readonly behaviors?: BehaviorSource;
+  /** `behaviors` for many IPs at once (publishMany); without it publishMany asks `behaviors` per IP. */
+  readonly behaviorsMany?: (
+    db: DbExecutor,
+    ips: readonly string[],
+  ) => Promise<Map<string, readonly IndicatorBehavior[]>>;
 }
 
 export interface VersionPage {
@@ -127,6 +138,7 @@ export interface VersionPage {
 export class TaxiiService {
   private ids: FeedIds | null = null;
   private readonly behaviors: BehaviorSource;
+  private readonly behaviorsMany: TaxiiServiceOptions['behaviorsMany'];
   private readonly retentionMs: number;
 
   constructor(
@@ -135,6 +147,7 @@ export class TaxiiService {
     options: TaxiiServiceOptions = {},
   ) {
     this.behaviors = options.behaviors ?? NO_BEHAVIORS;
+    this.behaviorsMany = options.behaviorsMany ?? (options.behaviors ? undefined : async () => new Map());
     this.retentionMs = config.retentionDays * DAY_MS;
   }
 
@@ -221,6 +234,124 @@ export class TaxiiService {
       revoked: false,
       object: JSON.stringify(object),
     });
+  }
+
+  /**
+   * `publish` for many rows in one transaction (bulk rescoring), each IP at most once: the same versions,
+   * in the same order and with the same `date_added` values as calling `publish` for each row in turn,
+   * written with a few set statements (latest versions, categories and behaviours read in IN lists,
+   * one clock move, multi-row inserts).
+   */
+  async publishMany(tx: DbExecutor, rows: readonly ReputationRow[], now: number): Promise<void> {
+    if (rows.length === 0) return;
+    const ips = rows.map((row) => row.ip);
+    if (new Set(ips).size !== ips.length) throw new Error('publishMany takes each IP once');
+    const latestByIp = await latestVersionsForIps(tx, ips);
+    const nowMs = Math.floor(now);
+    type Planned = Omit<NewVersion, 'dateAddedUs' | 'object'> & {
+      readonly object: string | ((identityId: string) => string);
+    };
+    const planned: Planned[] = [];
+    const revoke = (latest: TaxiiVersionRow) => {
+      const modifiedMs = Math.max(nowMs, Number(latest.modified_ms) + 1);
+      planned.push({
+        stixId: latest.stix_id,
+        objectType: latest.object_type,
+        ip: latest.ip,
+        createdMs: Number(latest.created_ms),
+        modifiedMs,
+        confidence: latest.confidence,
+        revoked: true,
+        object: revokedJson(latest.object, modifiedMs),
+      });
+    };
+    const toPublish: {
+      row: ReputationRow;
+      uuid: string;
+      createdMs: number;
+      modifiedMs: number;
+      confidence: number;
+    }[] = [];
+    for (const row of rows) {
+      const listed = row.score >= this.config.taxiiScoreMinimum && !this.isAllowlisted(row.ip_key);
+      const latest = latestByIp.get(row.ip);
+      const live = latest && latest.revoked === 0 ? latest : undefined;
+      const currentId = stixId('indicator', row.stix_id);
+      if (!listed) {
+        if (live) revoke(live);
+        continue;
+      }
+      const confidence = Math.min(100, Math.max(0, Math.round(row.score)));
+      if (live && live.stix_id === currentId && live.confidence === confidence) continue;
+      if (live && live.stix_id !== currentId) revoke(live);
+      let uuid = row.stix_id;
+      if (latest && latest.revoked === 1 && latest.stix_id === currentId) {
+        uuid = randomUUID();
+        await replaceReputationStixId(tx, row.ip, uuid);
+      }
+      const continuing = live !== undefined && live.stix_id === currentId;
+      const createdMs = continuing ? Number(live.created_ms) : nowMs;
+      const modifiedMs = continuing ? Math.max(nowMs, Number(live.modified_ms) + 1) : nowMs;
+      const entry = { row, uuid, createdMs, modifiedMs, confidence };
+      toPublish.push(entry);
+      planned.push({
+        stixId: stixId('indicator', uuid),
+        objectType: 'indicator',
+        ip: row.ip,
+        createdMs,
+        modifiedMs,
+        confidence,
+        revoked: false,
+        object: (identityId) => this.#indicatorJson(entry, facts, identityId),
+      });
+    }
+    if (planned.length === 0) return;
+    const published = toPublish.map((p) => p.row.ip);
+    const categories = await categoryNamesMany(tx, published);
+    const behaviors = this.behaviorsMany
+      ? await this.behaviorsMany(tx, published)
+      : new Map(await Promise.all(published.map(async (ip) => [ip, await this.behaviors(tx, ip)] as const)));
+    const facts = (ip: string): IndicatorFacts => ({
+      categories: categories.get(ip) ?? [],
+      behaviors: behaviors.get(ip) ?? [],
+    });
+    const identityId = toPublish.length > 0 ? (await this.feedWithin(tx, now)).identity.id : '';
+    const first = await allocateDateAddedBlock(tx, nowMs * 1000, planned.length);
+    await insertVersions(
+      tx,
+      planned.map((version, index) => ({
+        ...version,
+        dateAddedUs: first + index,
+        object: typeof version.object === 'string' ? version.object : version.object(identityId),
+      })),
+      // `tx` is a transaction of this store: on SQLite its one connection is the raw handle's.
+      this.store.dialect === 'sqlite' ? this.store.sqlite : null,
+    );
+  }
+
+  #indicatorJson(
+    entry: { row: ReputationRow; uuid: string; createdMs: number; modifiedMs: number; confidence: number },
+    facts: (ip: string) => IndicatorFacts,
+    identityId: string,
+  ): string {
+    const { row } = entry;
+    const { categories, behaviors } = facts(row.ip);
+    const object = indicatorObject(
+      {
+        ip: row.ip,
+        version: row.ip_version === 6 ? 6 : 4,
+        stixId: entry.uuid,
+        created: entry.createdMs,
+        modified: entry.modifiedMs,
+        firstSeen: Number(row.first_seen),
+        lastSeen: Number(row.last_seen),
+        confidenceLevel: entry.confidence,
+        behaviors,
+        categories,
+      },
+      { retentionMs: this.retentionMs, identityId },
+    );
+    return JSON.stringify(object);
   }
 
   /** One keyset page of versions (objects, manifest, or one object's versions). */

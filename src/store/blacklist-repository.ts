@@ -1,4 +1,5 @@
 // Blacklist queries (SPEC §3.2): filters, ordering, a content fingerprint for the ETag, keyset pages for streaming.
+import type BetterSqlite3 from 'better-sqlite3';
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { Database, DbExecutor } from './database.js';
 
@@ -106,7 +107,7 @@ function filtered(db: DbExecutor, filter: BlacklistFilter, schema: BlacklistSche
 }
 
 /** The newest rescore of any reputation (an index probe): a change anywhere changes the ETag. */
-async function newestRescore(db: DbExecutor): Promise<number> {
+export async function newestRescore(db: DbExecutor): Promise<number> {
   const row = await db
     .selectFrom('reputations')
     .select((eb) => eb.fn.max('score_updated_at').as('newest'))
@@ -134,7 +135,8 @@ export async function blacklistFingerprint(
           sql<number>`0`.as('score_updated_at'),
           'last_seen',
           sql<number>`0`.as('sessions'),
-          sql<number>`length(ip)`.as('enrichment'),
+          // octet_length: the same number for ASCII text, without counting characters (SQLite ≥ 3.43, PostgreSQL).
+          sql<number>`octet_length(ip)`.as('enrichment'),
         ])
       : base.select([
           `${column} as score`,
@@ -191,6 +193,31 @@ export async function qualifiesBeyond(
   return row !== undefined;
 }
 
+type Keyset = { readonly score: number; readonly lastSeen: number; readonly ip: string };
+
+// One keyset page in list order: the rows after `after` (or from the top).
+function pageQuery(
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  columns: readonly string[],
+  after: Keyset | null,
+  limit: number,
+) {
+  const column = scoreColumn(filter);
+  let query = filtered(db, filter, schema).select(columns as unknown as 'ip'[]);
+  if (after) {
+    const { score, lastSeen, ip } = after;
+    // The row-value comparison says exactly where the page starts; the plain bound on the score lets
+    // SQLite's planner start the index range there too (without it SQLite walks the index from the top
+    // on every page, which made a 350k list quadratic). PostgreSQL uses either.
+    query = query
+      .where(column, '<=', score)
+      .where((eb: Rep) => eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)));
+  }
+  return query.orderBy(column, 'desc').orderBy('last_seen', 'desc').orderBy('ip', 'desc').limit(limit);
+}
+
 /**
  * The first `limit` rows in list order (confidence desc, lastSeen desc, ip desc as a stable tie-break),
  * in pages of `pageSize` by keyset: each page is one indexed range read, so memory stays one page.
@@ -206,12 +233,12 @@ export async function* blacklistPages(
 ): AsyncGenerator<BlacklistRow[]> {
   const column = scoreColumn(filter);
   let remaining = limit;
-  let after: { score: number; lastSeen: number; ip: string } | null = null;
+  let after: Keyset | null = null;
   // Formats that show only addresses read nothing but the list index's own columns (no table look-up
   // per row); the other fields are left empty.
   const columns = addressesOnly
-    ? (['ip', `${column} as score`, 'last_seen'] as const)
-    : ([
+    ? ['ip', `${column} as score`, 'last_seen']
+    : [
         'ip',
         'ip_key',
         'ip_version',
@@ -221,24 +248,16 @@ export async function* blacklistPages(
         'country_code',
         'asn',
         'asn_org',
-      ] as const);
+      ];
   while (remaining > 0) {
-    let query = filtered(db, filter, schema).select([...columns]);
-    if (after) {
-      const { score, lastSeen, ip } = after;
-      // The row-value comparison says exactly where the page starts; the plain bound on the score lets
-      // SQLite's planner start the index range there too (without it SQLite walks the index from the top
-      // on every page, which made a 350k list quadratic). PostgreSQL uses either.
-      query = query
-        .where(column, '<=', score)
-        .where((eb: Rep) => eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)));
-    }
-    const rows = (await query
-      .orderBy(column, 'desc')
-      .orderBy('last_seen', 'desc')
-      .orderBy('ip', 'desc')
-      .limit(Math.min(pageSize, remaining))
-      .execute()) as BlacklistRow[];
+    const rows = (await pageQuery(
+      db,
+      filter,
+      schema,
+      columns,
+      after,
+      Math.min(pageSize, remaining),
+    ).execute()) as BlacklistRow[];
     if (addressesOnly) {
       for (const row of rows as { -readonly [K in keyof BlacklistRow]: BlacklistRow[K] }[]) {
         row.ip_version = row.ip.includes(':') ? 6 : 4;
@@ -254,6 +273,64 @@ export async function* blacklistPages(
     const last = rows[rows.length - 1];
     if (!last || rows.length < Math.min(pageSize, remaining + rows.length)) return;
     after = { score: last.score, lastSeen: last.last_seen, ip: last.ip };
+  }
+}
+
+/**
+ * One page of listed addresses as text: `count` addresses joined by "\n" (no final newline). From
+ * `sqliteAddressPages` also the page's part of the address-only fingerprint (see blacklistFingerprint):
+ * max(last_seen), Σ score and Σ octet_length(ip) of its rows.
+ */
+export interface AddressPage {
+  readonly text: string;
+  readonly count: number;
+  readonly maxLastSeen?: number;
+  readonly sumScore?: number;
+  readonly sumEnrichment?: number;
+}
+
+/**
+ * SQLite only: the addresses of the first `limit` rows in list order, as `blacklistPages` with
+ * `addressesOnly` lists them, in pages of `pageSize` — read with raw prepared statements on the
+ * snapshot's own connection, each page as ONE string built by SQLite (`group_concat` over the page
+ * query), so no JavaScript string or object is made per row. SQLite feeds an aggregate over an ORDER
+ * BY … LIMIT subquery in the subquery's order (the subquery cannot be flattened into an aggregate, so it
+ * runs as a co-routine in index order); `test/blacklist-raw-sqlite.test.ts` checks the bytes against
+ * `blacklistPages`. Each page is one synchronous statement run to completion, so no statement stays open
+ * while the caller awaits. `db` (the snapshot's Kysely view of the same connection) only builds and
+ * compiles the SQL; the keyset of a page's last address is one primary-key probe.
+ */
+export function* sqliteAddressPages(
+  sqlite: BetterSqlite3.Database,
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  limit: number,
+  pageSize = 20_000,
+  /** Also return each page's share of the address-only fingerprint. */
+  withFingerprint = false,
+): Generator<AddressPage> {
+  const column = scoreColumn(filter);
+  const probe = sqlite.prepare(`select ${column}, last_seen from reputations where ip = ?`).raw();
+  let remaining = limit;
+  let after: Keyset | null = null;
+  while (remaining > 0) {
+    const want = Math.min(pageSize, remaining);
+    const columns = withFingerprint ? ['ip', `${column} as score`, 'last_seen'] : ['ip'];
+    const compiled = pageQuery(db, filter, schema, columns, after, want).compile();
+    const aggregates = withFingerprint ? ', max(last_seen), sum(score), sum(octet_length(ip))' : '';
+    const [text, count, maxLastSeen, sumScore, sumEnrichment] = sqlite
+      .prepare(`select group_concat(ip, char(10)), count(*)${aggregates} from (${compiled.sql})`)
+      .raw()
+      .get(...compiled.parameters) as [string | null, number, number?, number?, number?];
+    if (count === 0 || text === null) return;
+    remaining -= count;
+    yield withFingerprint ? { text, count, maxLastSeen, sumScore, sumEnrichment } : { text, count };
+    if (count < want || remaining === 0) return;
+    const last = text.slice(text.lastIndexOf('\n') + 1);
+    const key = probe.get(last) as [number, number] | undefined;
+    if (!key) throw new Error('blacklist keyset row vanished inside the snapshot');
+    after = { score: key[0], lastSeen: key[1], ip: last };
   }
 }
 

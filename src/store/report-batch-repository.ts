@@ -1,8 +1,17 @@
 // Set-based writes for many reports in one transaction (bulk report, SPEC §3.4): IN-list reads, multi-row upserts.
+import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect } from './database.js';
 import { type NewReport, reportRow } from './reports-repository.js';
 import { earlier, later, newReputationRow, type ReputationRow } from './reputation-repository.js';
+import { sqliteInsertObjects, sqliteStatement } from './sqlite-rows.js';
+
+/**
+ * The write functions below take `sqlite`: the store's raw SQLite connection (`Store.sqlite`, whose one
+ * connection the caller's transaction `tx` is on) to write row by row through cached prepared statements,
+ * or null to write with Kysely's multi-row statements (PostgreSQL). Both store exactly the same rows.
+ */
+type Raw = BetterSqlite3.Database | null;
 
 /**
  * Rows per statement. Well under SQLite's 32,766 bound variables and PostgreSQL's 65,535 parameters for
@@ -50,7 +59,15 @@ export async function recentReportKeys(
   return out;
 }
 
-export async function insertReports(tx: DbExecutor, reports: readonly NewReport[]): Promise<void> {
+export async function insertReports(
+  tx: DbExecutor,
+  reports: readonly NewReport[],
+  sqlite: Raw = null,
+): Promise<void> {
+  if (sqlite) {
+    sqliteInsertObjects(sqlite, 'reports', reports.map(reportRow));
+    return;
+  }
   for (const part of chunks(reports)) {
     await tx.insertInto('reports').values(part.map(reportRow)).execute();
   }
@@ -89,7 +106,32 @@ export interface ReporterDelta {
 }
 
 /** Each (ip, reporter) at most once per call (one conflict key per statement, as PostgreSQL requires). */
-export async function upsertReporters(tx: DbExecutor, deltas: readonly ReporterDelta[]): Promise<void> {
+const REPORTER_CONFLICT = `on conflict (ip, reporter_id) do update set
+  reports = reputation_reporters.reports + excluded.reports,
+  weight = excluded.weight,
+  last_reported_at = case when excluded.last_reported_at > reputation_reporters.last_reported_at then excluded.last_reported_at else reputation_reporters.last_reported_at end`;
+
+export async function upsertReporters(
+  tx: DbExecutor,
+  deltas: readonly ReporterDelta[],
+  sqlite: Raw = null,
+): Promise<void> {
+  if (sqlite) {
+    sqliteInsertObjects(
+      sqlite,
+      'reputation_reporters',
+      deltas.map((d) => ({
+        ip: d.ip,
+        reporter_id: d.reporterId,
+        reports: d.reports,
+        weight: d.weight,
+        first_reported_at: d.firstReportedAt,
+        last_reported_at: d.lastReportedAt,
+      })),
+      REPORTER_CONFLICT,
+    );
+    return;
+  }
   for (const part of chunks(deltas)) {
     await tx
       .insertInto('reputation_reporters')
@@ -118,7 +160,17 @@ export async function upsertReporters(tx: DbExecutor, deltas: readonly ReporterD
 export async function upsertCategories(
   tx: DbExecutor,
   deltas: readonly { ip: string; category: string; count: number }[],
+  sqlite: Raw = null,
 ): Promise<void> {
+  if (sqlite) {
+    sqliteInsertObjects(
+      sqlite,
+      'reputation_categories',
+      deltas.map((d) => ({ ip: d.ip, category: d.category, count: d.count })),
+      'on conflict (ip, category) do update set count = reputation_categories.count + excluded.count',
+    );
+    return;
+  }
   for (const part of chunks(deltas)) {
     await tx
       .insertInto('reputation_categories')
@@ -136,7 +188,17 @@ export async function upsertCategories(
 export async function upsertDayReports(
   tx: DbExecutor,
   deltas: readonly { ip: string; day: number; reports: number }[],
+  sqlite: Raw = null,
 ): Promise<void> {
+  if (sqlite) {
+    sqliteInsertObjects(
+      sqlite,
+      'reputation_days',
+      deltas.map((d) => ({ ip: d.ip, day: d.day, reports: d.reports, sessions: 0, events: 0 })),
+      'on conflict (ip, day) do update set reports = reputation_days.reports + excluded.reports',
+    );
+    return;
+  }
   for (const part of chunks(deltas)) {
     await tx
       .insertInto('reputation_days')
@@ -164,23 +226,44 @@ export interface ContributorDelta {
  * Creates missing reputation rows and adds contributor totals, one row per IP per call: the batch form of
  * touchReputation + addContributorTotals.
  */
+function contributorRow(d: ContributorDelta, now: number) {
+  return {
+    ...newReputationRow(d.ip, d.firstAt, d.lastAt, now),
+    report_count: d.reports,
+    distinct_reporters: d.newReporters,
+    contributor_weight: d.weight,
+    last_reported_at: d.lastAt,
+  };
+}
+
+const LAST_REPORTED = sql<number>`case when reputations.last_reported_at is null or reputations.last_reported_at < excluded.last_reported_at then excluded.last_reported_at else reputations.last_reported_at end`;
+
 export async function upsertContributorTotals(
   tx: DbExecutor,
   deltas: readonly ContributorDelta[],
   now: number,
+  sqlite: Raw = null,
 ): Promise<void> {
+  if (sqlite) {
+    // The same SET expressions as below, compiled once by Kysely for SQLite.
+    const text = (expression: { compile(db: DbExecutor): { sql: string } }) => expression.compile(tx).sql;
+    sqliteInsertObjects(
+      sqlite,
+      'reputations',
+      deltas.map((d) => contributorRow(d, now)),
+      `on conflict (ip) do update set first_seen = ${text(earlier('first_seen'))},
+        last_seen = ${text(later('last_seen'))},
+        report_count = reputations.report_count + excluded.report_count,
+        distinct_reporters = reputations.distinct_reporters + excluded.distinct_reporters,
+        contributor_weight = reputations.contributor_weight + excluded.contributor_weight,
+        last_reported_at = ${text(LAST_REPORTED)}`,
+    );
+    return;
+  }
   for (const part of chunks(deltas)) {
     await tx
       .insertInto('reputations')
-      .values(
-        part.map((d) => ({
-          ...newReputationRow(d.ip, d.firstAt, d.lastAt, now),
-          report_count: d.reports,
-          distinct_reporters: d.newReporters,
-          contributor_weight: d.weight,
-          last_reported_at: d.lastAt,
-        })),
-      )
+      .values(part.map((d) => contributorRow(d, now)))
       .onConflict((oc) =>
         oc.column('ip').doUpdateSet({
           first_seen: earlier('first_seen'),
@@ -188,7 +271,7 @@ export async function upsertContributorTotals(
           report_count: sql<number>`reputations.report_count + excluded.report_count`,
           distinct_reporters: sql<number>`reputations.distinct_reporters + excluded.distinct_reporters`,
           contributor_weight: sql<number>`reputations.contributor_weight + excluded.contributor_weight`,
-          last_reported_at: sql<number>`case when reputations.last_reported_at is null or reputations.last_reported_at < excluded.last_reported_at then excluded.last_reported_at else reputations.last_reported_at end`,
+          last_reported_at: LAST_REPORTED,
         }),
       )
       .execute();
@@ -208,12 +291,24 @@ export async function getReputations(
   return out;
 }
 
-/** Stores many scores with one `UPDATE … FROM (VALUES …)` per chunk (SQLite ≥ 3.33, PostgreSQL). */
+/**
+ * Stores many scores with one `UPDATE … FROM (VALUES …)` per chunk (SQLite ≥ 3.33, PostgreSQL), or on
+ * SQLite with `sqlite` one prepared UPDATE per row.
+ */
 export async function setScores(
   tx: DbExecutor,
   scores: readonly { ip: string; score: number; raw: number; maxSeverity: number }[],
   now: number,
+  sqlite: Raw = null,
 ): Promise<void> {
+  if (sqlite) {
+    const statement = sqliteStatement(
+      sqlite,
+      'update reputations set score = ?, score_raw = ?, max_severity = ?, score_updated_at = ? where ip = ?',
+    );
+    for (const s of scores) statement.run(s.score, s.raw, s.maxSeverity, now, s.ip);
+    return;
+  }
   for (const part of chunks(scores)) {
     const values = sql.join(part.map((s) => sql`(${s.ip}, ${s.score}, ${s.raw}, ${s.maxSeverity})`));
     // VALUES columns are column1..4 on both engines; the casts type PostgreSQL's untyped parameters.
@@ -221,4 +316,28 @@ export async function setScores(
       max_severity = cast(v.column4 as integer), score_updated_at = ${now}
       from (values ${values}) as v where reputations.ip = v.column1`.execute(tx);
   }
+}
+
+/** Category names per IP, most reported first (as getCategoryCounts orders them); IPs with none are absent. */
+export async function categoryNamesMany(
+  db: DbExecutor,
+  ips: readonly string[],
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const part of chunks(ips)) {
+    const rows = await db
+      .selectFrom('reputation_categories')
+      .select(['ip', 'category'])
+      .where('ip', 'in', part)
+      .orderBy('ip')
+      .orderBy('count', 'desc')
+      .orderBy('category')
+      .execute();
+    for (const row of rows) {
+      const list = out.get(row.ip);
+      if (list) list.push(row.category);
+      else out.set(row.ip, [row.category]);
+    }
+  }
+  return out;
 }

@@ -56,6 +56,7 @@ export class Store {
         .execute();
       return {
         db: trx,
+        sqlite: null,
         release: () =>
           trx
             .rollback()
@@ -65,7 +66,7 @@ export class Store {
     }
     const path = this.opened.sqlite?.name;
     if (!path || path === ':memory:' || this.opened.sqlite?.memory) {
-      return { db: this.db, release: async () => {} };
+      return { db: this.db, sqlite: null, release: async () => {} };
     }
     const raw = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
     raw.pragma('busy_timeout = 10000');
@@ -74,6 +75,7 @@ export class Store {
       const trx = await reader.startTransaction().execute();
       return {
         db: trx,
+        sqlite: raw,
         release: async () => {
           await trx
             .rollback()
@@ -96,5 +98,11 @@ export class Store {
 /** See Store.readSnapshot. */
 export interface ReadSnapshot {
   readonly db: DbExecutor;
+  /**
+   * The snapshot's own read-only SQLite connection, already inside the snapshot's read transaction, for
+   * raw prepared statements on long reads (blacklist streaming); null on PostgreSQL and for an in-memory
+   * database (whose one connection is shared with writers).
+   */
+  readonly sqlite: BetterSqlite3.Database | null;
   release(): Promise<void>;
 }

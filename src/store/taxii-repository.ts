@@ -1,6 +1,8 @@
 // TAXII version rows (SPEC §4): the feed clock, publishing a version, and the keyset page queries.
+import type BetterSqlite3 from 'better-sqlite3';
 import { type Selectable, sql } from 'kysely';
 import type { DbExecutor, TaxiiVersionsTable } from './database.js';
+import { sqliteStatement } from './sqlite-rows.js';
 
 export type TaxiiVersionRow = Selectable<TaxiiVersionsTable>;
 
@@ -178,4 +180,124 @@ export async function deleteRevokedBefore(db: DbExecutor, olderThanUs: number): 
 /** Updates the reputation row's STIX id (a revoked indicator is never re-used, STIX 2.1 §3.6). */
 export async function replaceReputationStixId(tx: DbExecutor, ip: string, stixUuid: string): Promise<void> {
   await tx.updateTable('reputations').set({ stix_id: stixUuid }).where('ip', '=', ip).execute();
+}
+
+/**
+ * Hands out `count` consecutive `date_added` values at once: exactly what `count` calls of
+ * `allocateDateAdded(tx, nowUs)` would return, in one statement. Returns the first.
+ */
+export async function allocateDateAddedBlock(tx: DbExecutor, nowUs: number, count: number): Promise<number> {
+  const row = await tx
+    .updateTable('taxii_clock')
+    .set({
+      last_us: sql<number>`case when cast(${nowUs} as bigint) > last_us then cast(${nowUs} as bigint) + ${count - 1} else last_us + ${count} end`,
+    })
+    .where('id', '=', 1)
+    .returning('last_us')
+    .executeTakeFirstOrThrow();
+  return Number(row.last_us) - count + 1;
+}
+
+/** `latestVersionForIp` for many IPs (IPs never published are absent), a few IN-list reads. */
+export async function latestVersionsForIps(
+  db: DbExecutor,
+  ips: readonly string[],
+): Promise<Map<string, TaxiiVersionRow>> {
+  const out = new Map<string, TaxiiVersionRow>();
+  for (let i = 0; i < ips.length; i += 500) {
+    const rows = await db
+      .selectFrom('taxii_versions')
+      .selectAll()
+      .where('ip', 'in', ips.slice(i, i + 500))
+      .orderBy('ip')
+      .orderBy('date_added_us', 'desc')
+      .execute();
+    for (const row of rows) if (row.ip !== null && !out.has(row.ip)) out.set(row.ip, row);
+  }
+  return out;
+}
+
+/**
+ * `insertVersion` for many versions of distinct STIX ids, in order: one read of which ids already have a
+ * newest version, one update clearing those flags, multi-row inserts. With `sqlite` (the raw connection
+ * `tx` is on) it runs insertVersion's two statements per version as cached prepared statements instead.
+ */
+export async function insertVersions(
+  tx: DbExecutor,
+  versions: readonly NewVersion[],
+  sqlite: BetterSqlite3.Database | null = null,
+): Promise<void> {
+  const had = new Set<string>();
+  const ids = versions.map((v) => v.stixId);
+  if (new Set(ids).size !== ids.length) throw new Error('insertVersions takes each STIX id once');
+  if (sqlite) {
+    const clear = sqliteStatement(
+      sqlite,
+      'update taxii_versions set is_latest = 0 where stix_id = ? and +is_latest = 1',
+    );
+    const insert = sqliteStatement(
+      sqlite,
+      `insert into taxii_versions (stix_id, object_type, ip, date_added_us, created_ms, modified_ms, confidence,
+        revoked, is_first, is_latest, object) values (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+    );
+    for (const v of versions) {
+      const hadPrevious = clear.run(v.stixId).changes > 0;
+      insert.run(
+        v.stixId,
+        v.objectType,
+        v.ip,
+        v.dateAddedUs,
+        v.createdMs,
+        v.modifiedMs,
+        v.confidence,
+        v.revoked ? 1 : 0,
+        hadPrevious ? 0 : 1,
+        v.object,
+      );
+    }
+    return;
+  }
+  for (let i = 0; i < ids.length; i += 500) {
+    const part = ids.slice(i, i + 500);
+    // Unary plus: see insertVersion.
+    const rows = await tx
+      .selectFrom('taxii_versions')
+      .select('stix_id')
+      .where('stix_id', 'in', part)
+      .where(sql<number>`+is_latest`, '=', 1)
+      .execute();
+    for (const row of rows) had.add(row.stix_id);
+    if (rows.length > 0) {
+      await tx
+        .updateTable('taxii_versions')
+        .set({ is_latest: 0 })
+        .where(
+          'stix_id',
+          'in',
+          rows.map((r) => r.stix_id),
+        )
+        .where(sql<number>`+is_latest`, '=', 1)
+        .execute();
+    }
+  }
+  for (let i = 0; i < versions.length; i += 500) {
+    await tx
+      .insertInto('taxii_versions')
+      .values(
+        versions.slice(i, i + 500).map((version) => ({
+          stix_id: version.stixId,
+          object_type: version.objectType,
+          ip: version.ip,
+          date_added_us: version.dateAddedUs,
+          created_ms: version.createdMs,
+          modified_ms: version.modifiedMs,
+          confidence: version.confidence,
+          revoked: version.revoked ? 1 : 0,
+          is_first: had.has(version.stixId) ? 0 : 1,
+          is_latest: 1,
+          object: version.object,
+        })),
+      )
+      .execute();
+  }
 }

@@ -140,7 +140,10 @@ export function registerBlacklistRoute(app: FastifyInstance, services: Services)
       const params = blacklistParams(request.query);
       const key = keyOf(request);
       const now = services.clock.now();
-      const session = await services.blacklist.open(params, key.limits.blacklist);
+      const session = await services.blacklist.open(params, key.limits.blacklist, {
+        // Without If-None-Match the list will be sent (or refused for quota): read it ahead if that helps.
+        readAhead: request.headers['if-none-match'] === undefined,
+      });
       let streaming = false;
       try {
         reply.header('X-Generated-At', String(now));
