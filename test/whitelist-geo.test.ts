@@ -147,5 +147,26 @@ for (const engine of ENGINES) {
       assert.equal(listed.statusCode, 200, listed.body);
       assert.match(listed.body, /"1\.1\.1\.1"/);
     });
+
+    it('stores country and ASN on rows first created by a bulk report', async () => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/bulk-report',
+        headers: bearer(keys[1] ?? ''),
+        payload: {
+          reports: [
+            { ip: '9.9.9.9', category: 'port_scan' },
+            { ip: '8.8.4.4', category: 'ddos' },
+          ],
+        },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const quad9 = await getReputation(t.store.db, '9.9.9.9');
+      assert.ok(quad9?.country_code, 'country stored');
+      assert.equal(quad9?.asn, '19281');
+      const google = await getReputation(t.store.db, '8.8.4.4');
+      assert.equal(google?.country_code, 'US');
+      assert.equal(google?.asn, '15169');
+    });
   });
 }

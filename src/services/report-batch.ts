@@ -1,5 +1,6 @@
 // The set-based form of ReportService.apply for many reports in one transaction: deltas summed in memory, written in chunks.
 import type BetterSqlite3 from 'better-sqlite3';
+import type { IpAddress } from '../core/ip.js';
 import { reporterWeight, type ScoringPolicy } from '../core/scoring.js';
 import { utcDay } from '../core/time.js';
 import type { DbExecutor } from '../store/database.js';
@@ -13,6 +14,7 @@ import {
   upsertDayReports,
   upsertReporters,
 } from '../store/report-batch-repository.js';
+import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import { toNewReport, type ValidReport } from './report-input.js';
 
 /**
@@ -30,6 +32,7 @@ export async function applyReports(
   reports: readonly ValidReport[],
   now: number,
   sqlite: BetterSqlite3.Database | null = null,
+  geo: GeoLookup = NO_GEO,
 ): Promise<void> {
   if (reports.length === 0) return;
   await insertReports(
@@ -99,6 +102,7 @@ export async function applyReports(
     const reporter = reporters.get(ip);
     contributor.push({
       ...total,
+      geo: geo.lookup(total.ip as IpAddress),
       newReporters: reporter?.isNew ? 1 : 0,
       weight: reporter ? reporter.weight - reporter.initialWeight : 0,
     });

@@ -131,6 +131,6 @@ export class ReportService {
       key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
       this.policy,
     );
-    await applyReports(tx, key.id, trust, this.policy, reports, now, sqlite);
+    await applyReports(tx, key.id, trust, this.policy, reports, now, sqlite, this.geo);
   }
 }

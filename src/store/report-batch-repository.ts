@@ -3,7 +3,14 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { DbExecutor, Dialect } from './database.js';
 import { type NewReport, reportRow } from './reports-repository.js';
-import { earlier, later, newReputationRow, type ReputationRow } from './reputation-repository.js';
+import {
+  earlier,
+  fillGeoColumns,
+  later,
+  newReputationRow,
+  type ReputationRow,
+  type RowEnrichment,
+} from './reputation-repository.js';
 import { sqliteInsertObjects, sqliteStatement } from './sqlite-rows.js';
 
 /**
@@ -220,6 +227,8 @@ export interface ContributorDelta {
   readonly reports: number;
   readonly newReporters: number;
   readonly weight: number;
+  /** Country and ASN for a row this call creates (or an existing row without them). */
+  readonly geo?: RowEnrichment | null;
 }
 
 /**
@@ -228,7 +237,7 @@ export interface ContributorDelta {
  */
 function contributorRow(d: ContributorDelta, now: number) {
   return {
-    ...newReputationRow(d.ip, d.firstAt, d.lastAt, now),
+    ...newReputationRow(d.ip, d.firstAt, d.lastAt, now, d.geo),
     report_count: d.reports,
     distinct_reporters: d.newReporters,
     contributor_weight: d.weight,
@@ -256,7 +265,10 @@ export async function upsertContributorTotals(
         report_count = reputations.report_count + excluded.report_count,
         distinct_reporters = reputations.distinct_reporters + excluded.distinct_reporters,
         contributor_weight = reputations.contributor_weight + excluded.contributor_weight,
-        last_reported_at = ${text(LAST_REPORTED)}`,
+        last_reported_at = ${text(LAST_REPORTED)},
+        country_code = coalesce(reputations.country_code, excluded.country_code),
+        asn = coalesce(reputations.asn, excluded.asn),
+        asn_org = coalesce(reputations.asn_org, excluded.asn_org)`,
     );
     return;
   }
@@ -272,6 +284,7 @@ export async function upsertContributorTotals(
           distinct_reporters: sql<number>`reputations.distinct_reporters + excluded.distinct_reporters`,
           contributor_weight: sql<number>`reputations.contributor_weight + excluded.contributor_weight`,
           last_reported_at: LAST_REPORTED,
+          ...fillGeoColumns(),
         }),
       )
       .execute();
