@@ -83,14 +83,30 @@ for (const engine of ENGINES) {
       assert.deepEqual(await check('45.83.12.40'), before);
     });
 
-    it('shows a CIDR listing for an address inside it without creating a row for the range', async () => {
+    it('shows and scores a CIDR listing for an address inside it without creating a row for the range', async () => {
       const inside = await check('45.83.0.77');
-      assert.equal(inside.found, false);
+      // Decision 0702: the listing counts in the score computed on read, like a single listed address.
+      const single = await check('45.83.12.41');
+      assert.equal(inside.found, true);
       assert.deepEqual(
         inside.feeds.map((f: { name: string }) => f.name),
         ['dshield'],
       );
-      assert.deepEqual((await check('45.83.1.77')).feeds, []);
+      assert.ok(inside.confidenceLevel > 0);
+      assert.equal(inside.confidenceLevel, single.confidenceLevel);
+      assert.deepEqual(inside.scoreBreakdown, single.scoreBreakdown);
+      assert.equal(inside.contributor.reportCount, 0);
+      assert.equal(inside.firstSeen, inside.feeds[0].listedAt);
+      const rows = await t.store.db
+        .selectFrom('reputations')
+        .select('ip')
+        .where('ip', 'like', '45.83.0.%')
+        .execute();
+      assert.deepEqual(rows, [], 'no rows for the range');
+      const outside = await check('45.83.1.77');
+      assert.deepEqual(outside.feeds, []);
+      assert.equal(outside.found, false);
+      assert.equal(outside.confidenceLevel, 0);
     });
 
     it('adds each listing feed trust, and caps feed-only scores at 50', async () => {

@@ -133,18 +133,28 @@ export class ReputationScorer {
    * contributor evidence yet): the same result `rescore` would store, without reading the row back.
    */
   scoreFeedOnly(ip: IpAddress, feeds: readonly { trust: number }[]): { score: number; raw: number } {
-    const match = this.benign.match(ip);
-    const input: ScoringInput = {
-      sensor: { sessions: 0, protocols: 0, primitives: 0, behaviors: [] },
-      contributorWeight: 0,
-      feeds,
-      whitelistFactor: match ? match.factor : null,
-      ignoreWhitelist: false,
-    };
     return {
-      score: score(input, this.policy).confidenceLevel,
-      raw: score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel,
+      score: this.scoreFeeds(ip, feeds, false).confidenceLevel,
+      raw: this.scoreFeeds(ip, feeds, true).confidenceLevel,
     };
+  }
+
+  /**
+   * The score, with its breakdown, of an address whose only evidence is feed listings (e.g. an address
+   * inside a listed CIDR, which never gets a row of its own: decision 0702).
+   */
+  scoreFeeds(ip: IpAddress, feeds: readonly { trust: number }[], ignoreWhitelist: boolean): ScoreResult {
+    const match = this.benign.match(ip);
+    return score(
+      {
+        sensor: { sessions: 0, protocols: 0, primitives: 0, behaviors: [] },
+        contributorWeight: 0,
+        feeds,
+        whitelistFactor: match ? match.factor : null,
+        ignoreWhitelist,
+      },
+      this.policy,
+    );
   }
 
   /** Runs the score listeners for a row whose score was stored by a bulk writer (see scoreFeedOnly). */

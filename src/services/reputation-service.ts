@@ -195,7 +195,32 @@ export class ReputationService {
       feeds,
       scoreBreakdown: null,
     };
-    if (!row) return base;
+    if (!row) {
+      // No row, but listed by feeds (an address inside a listed CIDR): scored on read from the listings.
+      const evidence = listings.filter((listing) => listing.kind !== 'tor');
+      if (evidence.length === 0) return base;
+      const scored = this.scorer.scoreFeeds(ip, evidence, options.ignoreWhitelist);
+      const times = evidence.map((listing) => listing.listedAt);
+      const geo = this.geo.lookup(ip);
+      return {
+        ...base,
+        found: true,
+        confidenceLevel: scored.confidenceLevel,
+        threatLevel: threatLevel(scored.confidenceLevel),
+        geolocation: {
+          countryCode: geo.countryCode,
+          countryName: countryName(geo.countryCode),
+          city: null,
+          asn: geo.asn,
+          asnOrg: geo.asnOrg,
+          isTor,
+          isProxy: false,
+        },
+        firstSeen: toIso(Math.min(...times)),
+        lastSeen: toIso(Math.max(...times)),
+        scoreBreakdown: scored.breakdown,
+      };
+    }
     // Stored columns first (set when the row was created); a live look-up fills rows created before the tables loaded.
     const live = row.country_code === null && row.asn === null ? this.geo.lookup(ip) : null;
     const countryCode = row.country_code ?? live?.countryCode ?? null;
