@@ -129,7 +129,7 @@ describe('vakt serve on SQLite (processes)', () => {
     assert.match(table.stdout, new RegExp(`${created.id}.*disabled`));
     const bad = await runCli(['keys', 'create', '--tier', 'gold'], env);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /--tier/);
+    assert.match(bad.stderr, /--tier: unknown tier "gold"/);
   });
 
   it('refuses to start with every configuration problem listed', async () => {

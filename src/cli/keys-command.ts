@@ -46,8 +46,10 @@ export async function keysCommand(args: string[]): Promise<number> {
   let create: Parameters<Awaited<ReturnType<typeof openRuntime>>['services']['keys']['create']>[0] | null =
     null;
   if (action === 'create') {
-    if (!values.tier || !isTierId(values.tier))
-      throw new UsageError(`--tier is required: one of ${TIER_IDS.join(', ')}`);
+    if (!values.tier) throw new UsageError(`--tier is required: one of ${TIER_IDS.join(', ')}`);
+    if (!isTierId(values.tier)) {
+      throw new UsageError(`--tier: unknown tier "${values.tier}"; use one of ${TIER_IDS.join(', ')}`);
+    }
     let expiresAt: number | null = null;
     if (values.expires) {
       const parsed = parseInputTimestamp(

@@ -198,7 +198,10 @@ export class KeyService {
     const cached = this.cachedAuthentication(presented);
     if (cached) return cached;
     if (presented === null || presented === '') {
-      return failure('missing_api_key', 'An API key is required: send "Authorization: Bearer <key>".');
+      return failure(
+        'missing_api_key',
+        'An API key is required: send "Authorization: Bearer <key>" (GET requests may also use ?key=<key>).',
+      );
     }
     if (!parseApiKey(presented)) return failure('invalid_api_key', 'The API key is malformed.');
     const row = await this.rowForHash(hashApiKey(presented));
