@@ -89,11 +89,17 @@ export function createCheckFastLane(services: Services, enabled: () => boolean):
     });
     if (outcome === undefined) return false;
 
-    const headers: Record<string, string | number> = {};
-    for (const [name, value] of quotaHeaderPairs('lookups', outcome, now)) headers[name] = value;
-    headers['content-type'] = JSON_TYPE;
-    headers['x-request-id'] = requestIdFor(request.headers['x-request-id']);
-    headers['content-length'] = Buffer.byteLength(json);
+    // A flat [name, value, …] list: node:http takes it as is, with no per-request object to shape.
+    const headers: (string | number)[] = [];
+    for (const [name, value] of quotaHeaderPairs('lookups', outcome, now)) headers.push(name, value);
+    headers.push(
+      'content-type',
+      JSON_TYPE,
+      'x-request-id',
+      requestIdFor(request.headers['x-request-id']),
+      'content-length',
+      Buffer.byteLength(json),
+    );
     response.writeHead(200, headers);
     response.end(json);
     served += 1;
