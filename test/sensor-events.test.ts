@@ -110,8 +110,14 @@ for (const engine of ENGINES) {
     });
     after(async () => t?.close());
 
-    const post = (events: unknown, key = sensorKey) =>
+    const send = (events: unknown, key = sensorKey) =>
       t.app.inject({ method: 'POST', url: '/v1/sensor/events', headers: bearer(key), payload: { events } });
+    // Ingest answers before aggregation (decision 0630); these tests look at the aggregates after it.
+    const post = async (events: unknown, key = sensorKey) => {
+      const res = await send(events, key);
+      await t.services.evidence.drain();
+      return res;
+    };
 
     it('refuses keys that are not sensor keys', async () => {
       const res = await post([], userKey);
