@@ -340,9 +340,11 @@ export class EvidenceService {
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
   private runner: {
-    delayMs: number;
+    quietMs: number;
+    maxLagMs: number;
     onError: (error: unknown) => void;
     wakeTimer: NodeJS.Timeout | null;
+    deadline: number;
     tick: NodeJS.Timeout;
   } | null = null;
 
@@ -432,6 +434,30 @@ export class EvidenceService {
       }
       addEvent(mark.delta, event);
     }
+    if (sqlite) {
+      // Most marks are new: insert first, and read and merge only where one was already pending.
+      const insert = sqliteStatement(
+        sqlite,
+        'insert into pending_sessions (sensor, session, ip, now, delta) values (?, ?, ?, ?, ?) on conflict (sensor, session) do nothing',
+      );
+      const read = sqliteStatement(
+        sqlite,
+        'select now, delta from pending_sessions where sensor = ? and session = ?',
+      );
+      const update = sqliteStatement(
+        sqlite,
+        'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
+      );
+      for (const [key, mark] of marks) {
+        const delta = JSON.stringify(mark.delta);
+        if (insert.run(mark.sensor, mark.session, sessionIp.get(key) ?? '', now, delta).changes === 1)
+          continue;
+        const before = read.get(mark.sensor, mark.session) as { now: number; delta: string };
+        mergeDelta(mark.delta, JSON.parse(before.delta) as PendingDelta);
+        update.run(Math.max(now, Number(before.now)), JSON.stringify(mark.delta), mark.sensor, mark.session);
+      }
+      return { accepted: fresh.length, duplicates, sessions: marks.size };
+    }
     const stored = new Map<string, PendingRow>();
     for (const row of await readPending(tx, sqlite, sessionsBySensor(marks.values()))) {
       stored.set(sessionKey(row.sensor, row.session), row);
@@ -469,16 +495,27 @@ export class EvidenceService {
   }
 
   /**
-   * Runs the aggregator in this process: now, `delayMs` after each ingest that stored something, and every
-   * `intervalMs` (a safety net, e.g. for marks another process left behind). Failures go to `onError`
-   * and are retried on the next wake or tick.
+   * Runs the aggregator in this process: now, after each ingest that stored something, and every
+   * `intervalMs` (a safety net, e.g. for marks another process left behind). After an ingest it waits for
+   * `quietMs` without further ingest, but never more than `maxLagMs` after the first one, so a burst of
+   * batches is answered first and aggregated in larger chunks, and reputation still lags by at most about
+   * `maxLagMs` plus the drain. Failures go to `onError` and are retried on the next wake or tick.
    */
-  start(options: { intervalMs?: number; delayMs?: number; onError?: (error: unknown) => void } = {}): void {
+  start(
+    options: {
+      intervalMs?: number;
+      quietMs?: number;
+      maxLagMs?: number;
+      onError?: (error: unknown) => void;
+    } = {},
+  ): void {
     if (this.runner) return;
     const runner = {
-      delayMs: options.delayMs ?? 20,
+      quietMs: options.quietMs ?? 50,
+      maxLagMs: options.maxLagMs ?? 1_000,
       onError: options.onError ?? (() => {}),
       wakeTimer: null as NodeJS.Timeout | null,
+      deadline: 0,
       tick: setInterval(() => this.background(), options.intervalMs ?? 2_000),
     };
     runner.tick.unref();
@@ -505,11 +542,17 @@ export class EvidenceService {
 
   private wake(): void {
     const runner = this.runner;
-    if (!runner || runner.wakeTimer) return;
-    runner.wakeTimer = setTimeout(() => {
-      runner.wakeTimer = null;
-      this.background();
-    }, runner.delayMs);
+    if (!runner) return;
+    const now = Date.now();
+    if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
+    else runner.deadline = now + runner.maxLagMs;
+    runner.wakeTimer = setTimeout(
+      () => {
+        runner.wakeTimer = null;
+        this.background();
+      },
+      Math.max(0, Math.min(runner.quietMs, runner.deadline - now)),
+    );
     runner.wakeTimer.unref();
   }
 
