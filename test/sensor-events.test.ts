@@ -425,6 +425,8 @@ for (const engine of ENGINES) {
         sessions = Number((await snapshot(t.store.db, ip)).rep?.sessions ?? 0);
       }
       assert.equal(sessions, 1);
+      const left = await t.store.db.selectFrom('pending_sessions').selectAll().where('ip', '=', ip).execute();
+      assert.equal(left.length, 0);
     });
 
     it('ends in the same tables when another process drains marks left by a crash', async () => {
