@@ -415,6 +415,36 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('shows check an IP either not yet or wholly aggregated while a drain runs, never part-way', async () => {
+      await t.services.evidence.stop();
+      try {
+        const now = t.clock.now();
+        const ip = '45.83.13.75';
+        const events = Array.from({ length: 30 }, (_, i) =>
+          sshSession(ip, `whole-${i}`, now - (90 - 2 * i) * MINUTE),
+        ).flat();
+        assert.equal((await send(events)).json().accepted, events.length);
+        const sessions = async () =>
+          Number(
+            (
+              await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}`, headers: bearer(userKey) })
+            ).json().totalSessions ?? 0,
+          );
+        let done = false;
+        const draining = t.services.evidence.drain().then(() => {
+          done = true;
+        });
+        const seen: number[] = [];
+        for (let i = 0; i < 500 && !done; i++) seen.push(await sessions());
+        await draining;
+        seen.push(await sessions());
+        assert.equal(seen.at(-1), 30);
+        for (const n of seen) assert.ok(n === 0 || n === 30, `saw ${n} of 30 sessions`);
+      } finally {
+        t.services.evidence.start();
+      }
+    });
+
     it('aggregates on its own within seconds of an ingest', async () => {
       const now = t.clock.now();
       const ip = '45.83.13.71';
