@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DAY_MS, utcDay } from '../src/core/time.js';
 import { behaviorsFor } from '../src/services/evidence-read.js';
+import { createServices } from '../src/services/services.js';
 import type { DbExecutor } from '../src/store/database.js';
 import { ensurePartitions } from '../src/store/partitions.js';
+import { Store } from '../src/store/store.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -110,8 +112,14 @@ for (const engine of ENGINES) {
     });
     after(async () => t?.close());
 
-    const post = (events: unknown, key = sensorKey) =>
+    const send = (events: unknown, key = sensorKey) =>
       t.app.inject({ method: 'POST', url: '/v1/sensor/events', headers: bearer(key), payload: { events } });
+    // Ingest answers before aggregation (decision 0630); these tests look at the aggregates after it.
+    const post = async (events: unknown, key = sensorKey) => {
+      const res = await send(events, key);
+      await t.services.evidence.drain();
+      return res;
+    };
 
     it('refuses keys that are not sensor keys', async () => {
       const res = await post([], userKey);
@@ -345,6 +353,140 @@ for (const engine of ENGINES) {
       const behavior = body.behaviors[0];
       for (const field of ['name', 'severity', 'description', 'mitre', 'killChainPhase'])
         assert.ok(field in behavior);
+    });
+
+    it('answers before aggregating: pending marks first, reputation only after a drain, never half of it', async () => {
+      await t.services.evidence.stop();
+      try {
+        const now = t.clock.now();
+        const ip = '45.83.13.70';
+        const events = [
+          ...sshSession(ip, 'late-a', now - 40 * MINUTE),
+          ...sshSession(ip, 'late-b', now - 20 * MINUTE),
+        ];
+        // Two batches, the second continuing a session of the first: both marks merge before any drain.
+        assert.equal((await send(events.slice(0, 15))).json().accepted, 15);
+        assert.equal((await send(events.slice(10))).json().accepted, events.length - 15);
+        const pending = await t.store.db
+          .selectFrom('pending_sessions')
+          .select(['session', 'ip'])
+          .where('ip', '=', ip)
+          .orderBy('session')
+          .execute();
+        assert.deepEqual(
+          pending.map((r) => r.session),
+          ['late-a', 'late-b'],
+        );
+        const stored = await t.store.db
+          .selectFrom('events')
+          .select('event_id')
+          .where('ip', '=', ip)
+          .execute();
+        assert.equal(stored.length, events.length);
+        // Nothing aggregated yet: check and the aggregates show none of it.
+        const check = async () =>
+          (
+            await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}`, headers: bearer(userKey) })
+          ).json();
+        const early = await check();
+        assert.equal(early.totalSessions ?? 0, 0);
+        assert.equal((await snapshot(t.store.db, ip)).rep, undefined);
+
+        await t.services.evidence.drain();
+        assert.equal((await t.store.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
+        const done = await check();
+        assert.equal(done.totalSessions, 2);
+        assert.deepEqual(done.protocols, [{ protocol: 'ssh', sessions: 2, events: 22 }]);
+        // The same as the events in one batch aggregated at once, and a second drain changes nothing.
+        const control = '45.83.13.74';
+        const shifted = [
+          ...sshSession(control, 'late-a', now - 40 * MINUTE, 'hp-2'),
+          ...sshSession(control, 'late-b', now - 20 * MINUTE, 'hp-2'),
+        ];
+        assert.equal((await post(shifted)).json().accepted, shifted.length);
+        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
+          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
+        const once = await snapshot(t.store.db, ip);
+        assert.deepEqual(strip(once, ip), strip(await snapshot(t.store.db, control), control));
+        await t.services.evidence.drain();
+        assert.deepEqual(await snapshot(t.store.db, ip), once);
+      } finally {
+        t.services.evidence.start();
+      }
+    });
+
+    it('shows check an IP either not yet or wholly aggregated while a drain runs, never part-way', async () => {
+      await t.services.evidence.stop();
+      try {
+        const now = t.clock.now();
+        const ip = '45.83.13.75';
+        const events = Array.from({ length: 30 }, (_, i) =>
+          sshSession(ip, `whole-${i}`, now - (90 - 2 * i) * MINUTE),
+        ).flat();
+        assert.equal((await send(events)).json().accepted, events.length);
+        const sessions = async () =>
+          Number(
+            (
+              await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}`, headers: bearer(userKey) })
+            ).json().totalSessions ?? 0,
+          );
+        let done = false;
+        const draining = t.services.evidence.drain().then(() => {
+          done = true;
+        });
+        const seen: number[] = [];
+        for (let i = 0; i < 500 && !done; i++) seen.push(await sessions());
+        await draining;
+        seen.push(await sessions());
+        assert.equal(seen.at(-1), 30);
+        for (const n of seen) assert.ok(n === 0 || n === 30, `saw ${n} of 30 sessions`);
+      } finally {
+        t.services.evidence.start();
+      }
+    });
+
+    it('aggregates on its own within seconds of an ingest', async () => {
+      const now = t.clock.now();
+      const ip = '45.83.13.71';
+      assert.equal((await send(sshSession(ip, 'auto-1', now - 5 * MINUTE))).statusCode, 200);
+      let sessions = 0;
+      for (let i = 0; i < 100 && sessions === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        sessions = Number((await snapshot(t.store.db, ip)).rep?.sessions ?? 0);
+      }
+      assert.equal(sessions, 1);
+      const left = await t.store.db.selectFrom('pending_sessions').selectAll().where('ip', '=', ip).execute();
+      assert.equal(left.length, 0);
+    });
+
+    it('ends in the same tables when another process drains marks left by a crash', async () => {
+      await t.services.evidence.stop();
+      const now = t.clock.now();
+      const ip = '45.83.13.72';
+      const control = '45.83.13.73';
+      let other: Store | undefined;
+      try {
+        const events = (address: string) => [
+          ...sshSession(address, `crash-${address}-a`, now - 50 * MINUTE),
+          ...guessSession(address, `crash-${address}-b`, now - 45 * MINUTE, 3),
+        ];
+        assert.equal((await send(events(ip))).statusCode, 200);
+        // A second process on the same database finds the marks and aggregates them.
+        other = await Store.open(t.config.databaseUrl, { poolSize: 3 });
+        const services = createServices(t.config, other, t.services.quota, t.clock);
+        await services.evidence.drain();
+        assert.equal((await other.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
+        assert.equal((await post(events(control))).statusCode, 200);
+        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
+          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
+        assert.deepEqual(
+          strip(await snapshot(t.store.db, ip), ip),
+          strip(await snapshot(t.store.db, control), control),
+        );
+      } finally {
+        await other?.close();
+        t.services.evidence.start();
+      }
     });
 
     it('counts a contributor report with a protocol under that protocol', async () => {

@@ -136,6 +136,8 @@ for (const engine of ENGINES) {
         payload: { events },
       });
       assert.equal(res.statusCode, 200, res.body);
+      // Aggregation runs after the answer (decision 0630).
+      await t.services.evidence.drain();
       const row = await getReputation(t.store.db, '1.1.1.1');
       assert.ok(row, 'the sensor created the row');
       assert.equal(row.country_code, 'AU');

@@ -153,6 +153,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const log = app.log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean };
   accessLog = options.logger ? (log.isLevelEnabled?.('info') ?? true) : false;
   app.decorate('checkFastLane', fastLane);
+  // The evidence aggregator runs beside the app (decision 0630): sensor ingest only stores and marks.
+  app.addHook('onReady', (done) => {
+    services.evidence.start({
+      onError: (error) => app.log.error({ err: error }, 'evidence aggregation failed'),
+    });
+    done();
+  });
+  app.addHook('onClose', async () => services.evidence.stop());
   app.decorateRequest('apiKey', null);
   // Callback-style (not async) hooks: they run on every request, and each promise costs on the hot path.
   app.addHook('onSend', (request, reply, payload, done) => {

@@ -213,6 +213,8 @@ export async function importCowrie(
     await batches.return(emptyTally());
   }
   await flush(true);
+  // Aggregation runs after the store (decision 0630): the summary waits for the final scores.
+  await services.evidence.drain();
   options.onProgress?.(tally.lines);
   return { ...summaryFrom('cowrie', files.length, tally), accepted, duplicates };
 }

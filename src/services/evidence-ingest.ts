@@ -7,18 +7,25 @@ import { classifySession, matchEventPrimitives } from '../core/detection/classif
 import type { SensorEvent } from '../core/events.js';
 import { type IpAddress, parseIp } from '../core/ip.js';
 import { utcDay } from '../core/time.js';
+import { withPostgresAdvisoryLock } from '../store/advisory-lock.js';
 import type { DbExecutor, Dialect, SensorSessionsTable } from '../store/database.js';
 import {
   type AuthWindowDelta,
   addAuthWindows,
   authWindowKey,
+  deletePending,
   insertEvents,
   insertEvidenceIds,
+  lockSessions,
+  nextPending,
+  type PendingRow,
+  readPending,
   sqliteStatement,
   sqliteUpsertRows,
+  writePending,
 } from '../store/evidence-repository.js';
-import { chunks } from '../store/report-batch-repository.js';
-import { earlier, fillGeoColumns, later, lockIp, newReputationRow } from '../store/reputation-repository.js';
+import { chunks, lockIps } from '../store/report-batch-repository.js';
+import { earlier, fillGeoColumns, later, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import { normaliseEmail } from './evidence-read.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
@@ -55,10 +62,89 @@ export interface IngestOutcome {
   accepted: number;
   /** Events already stored earlier (same sensor and id), or repeated within the batch. */
   duplicates: number;
-  /** Sessions seen for the first time. */
-  newSessions: number;
-  /** IPs whose aggregates changed (rescored). */
-  ips: number;
+  /** Sessions with new events, marked pending for the aggregator. */
+  sessions: number;
+}
+
+/**
+ * What a session's new events add by themselves, kept in `pending_sessions` until aggregated (decision
+ * 0630). Merging is commutative, so any split or order of the same events gives the same delta.
+ */
+interface PendingDelta {
+  /** Events. */
+  n: number;
+  /** Earliest and latest event timestamps. */
+  first: number;
+  last: number;
+  /** Protocol → events. */
+  p: Record<string, number>;
+  /** UTC day → events. */
+  d: Record<string, number>;
+  /** `${protocol}\u0000${username}` → [first ts, last ts]. */
+  u: Record<string, [number, number]>;
+  /** `${protocol}\u0000${recipient}` → [messages, first ts, last ts]. */
+  r: Record<string, [number, number, number]>;
+}
+
+function newDelta(ts: number): PendingDelta {
+  return { n: 0, first: ts, last: ts, p: {}, d: {}, u: {}, r: {} };
+}
+
+function addEvent(delta: PendingDelta, event: SensorEvent): void {
+  delta.n += 1;
+  delta.first = Math.min(delta.first, event.ts);
+  delta.last = Math.max(delta.last, event.ts);
+  delta.p[event.protocol] = (delta.p[event.protocol] ?? 0) + 1;
+  const day = String(utcDay(event.ts));
+  delta.d[day] = (delta.d[day] ?? 0) + 1;
+  if (event.type === 'auth' && event.username !== '') {
+    const pair = `${event.protocol}\u0000${event.username}`;
+    const range = delta.u[pair];
+    delta.u[pair] = range
+      ? [Math.min(range[0], event.ts), Math.max(range[1], event.ts)]
+      : [event.ts, event.ts];
+  }
+  const recipient = smtpRecipient(event);
+  if (recipient !== null) {
+    const pair = `${event.protocol}\u0000${recipient}`;
+    const seen = delta.r[pair];
+    delta.r[pair] = seen
+      ? [seen[0] + 1, Math.min(seen[1], event.ts), Math.max(seen[2], event.ts)]
+      : [1, event.ts, event.ts];
+  }
+}
+
+function mergeDelta(into: PendingDelta, from: PendingDelta): void {
+  into.n += from.n;
+  into.first = Math.min(into.first, from.first);
+  into.last = Math.max(into.last, from.last);
+  for (const [key, count] of Object.entries(from.p)) into.p[key] = (into.p[key] ?? 0) + count;
+  for (const [key, count] of Object.entries(from.d)) into.d[key] = (into.d[key] ?? 0) + count;
+  for (const [key, [first, last]] of Object.entries(from.u)) {
+    const range = into.u[key];
+    into.u[key] = range ? [Math.min(range[0], first), Math.max(range[1], last)] : [first, last];
+  }
+  for (const [key, [count, first, last]] of Object.entries(from.r)) {
+    const seen = into.r[key];
+    into.r[key] = seen
+      ? [seen[0] + count, Math.min(seen[1], first), Math.max(seen[2], last)]
+      : [count, first, last];
+  }
+}
+
+/** sensor → session names, each once. */
+function sessionsBySensor(rows: Iterable<{ sensor: string; session: string }>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const key = sessionKey(row.sensor, row.session);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const names = out.get(row.sensor);
+    if (names) names.push(row.session);
+    else out.set(row.sensor, [row.session]);
+  }
+  return out;
 }
 
 interface Counts {
@@ -87,6 +173,13 @@ interface SeenRange {
 // Rows per multi-row statement: few round trips, and a bounded set of SQL texts for the statement cache.
 const ROWS_PER_STATEMENT = 200;
 const KEYS_PER_LOOKUP = 500;
+/** Sessions aggregated per transaction: the SQLite write lock is held for one chunk at a time. */
+const SESSIONS_PER_CHUNK = 1_000;
+/** Bounds one drain (a producer faster than the aggregator forever would otherwise keep it going). */
+const MAX_CHUNKS_PER_DRAIN = 1_000_000;
+const AGGREGATOR_LOCK = 'evidence-aggregator';
+const LOCK_ATTEMPTS = 12_000;
+const LOCK_RETRY_MS = 50;
 const RCPT = /^\s*rcpt\s+to\s*:\s*<?\s*([^<>\s]+@[^<>\s]+?)\s*>?\s*(?:\s.*)?$/i;
 
 function bump<K>(map: Map<K, number>, key: K, by: number): void {
@@ -243,6 +336,17 @@ async function upsertAdd<T extends Record<string, string | number>>(
 
 export class EvidenceService {
   private readonly windowed: WindowedBehavior[];
+  /** Drains run one after another; `queued` is the next one, not yet started (callers share it). */
+  private chain: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | null = null;
+  private runner: {
+    quietMs: number;
+    maxLagMs: number;
+    onError: (error: unknown) => void;
+    wakeTimer: NodeJS.Timeout | null;
+    deadline: number;
+    tick: NodeJS.Timeout;
+  } | null = null;
 
   constructor(
     private readonly store: Store,
@@ -256,14 +360,17 @@ export class EvidenceService {
   }
 
   /**
-   * Stores validated events in one transaction. Events already stored (same `sensor` and `id`, however
-   * long ago) change nothing. Sessions touched by new events are reclassified as a whole and the
-   * difference is added to the IP's aggregates, which are then rescored. Events keep their own
-   * timestamps; the caller decides what age is acceptable (the sensor endpoint, not importers).
+   * Stores validated events in one transaction and answers: events already stored (same `sensor` and
+   * `id`, however long ago) change nothing; the new ones are stored raw and their sessions marked pending
+   * with what the new events add by themselves (decision 0630). The aggregator (`drain`, woken after each
+   * ingest when started) reclassifies those sessions and updates the IPs' aggregates and scores. Events
+   * keep their own timestamps; the caller decides what age is acceptable (the sensor endpoint, not importers).
    */
   async ingest(events: readonly SensorEvent[], now: number): Promise<IngestOutcome> {
-    if (events.length === 0) return { accepted: 0, duplicates: 0, newSessions: 0, ips: 0 };
-    return this.store.transaction((tx) => this.ingestIn(tx, this.store.dialect, events, now));
+    if (events.length === 0) return { accepted: 0, duplicates: 0, sessions: 0 };
+    const outcome = await this.store.transaction((tx) => this.ingestIn(tx, this.store.dialect, events, now));
+    if (outcome.accepted > 0) this.wake();
+    return outcome;
   }
 
   private async ingestIn(
@@ -272,15 +379,16 @@ export class EvidenceService {
     input: readonly SensorEvent[],
     now: number,
   ): Promise<IngestOutcome> {
-    // Serialise with other writers of the same IPs (PostgreSQL), in one global order against deadlocks.
     const sessionIp = new Map<string, string>();
+    const touched: SensorEvent[] = [];
     for (const event of input) {
       const key = sessionKey(event.sensor, event.session);
-      if (!sessionIp.has(key)) sessionIp.set(key, event.srcIp);
+      if (sessionIp.has(key)) continue;
+      sessionIp.set(key, event.srcIp);
+      touched.push(event);
     }
-    if (dialect === 'postgres') {
-      for (const ip of [...new Set(sessionIp.values())].sort()) await lockIp(tx, dialect, ip);
-    }
+    // Serialise with other writers of the same sessions' pending rows (PostgreSQL; one global order).
+    await lockSessions(tx, dialect, touched);
 
     // 1. De-duplicate: within the batch, then against every event ever accepted.
     const unique = new Map<string, SensorEvent>();
@@ -297,7 +405,7 @@ export class EvidenceService {
     );
     const fresh = freshIndexes.map((i) => candidates[i]).filter((e): e is SensorEvent => e !== undefined);
     const duplicates = input.length - fresh.length;
-    if (fresh.length === 0) return { accepted: 0, duplicates, newSessions: 0, ips: 0 };
+    if (fresh.length === 0) return { accepted: 0, duplicates, sessions: 0 };
 
     // 2. Raw telemetry, day-keyed for retention (SPEC §6).
     await insertEvents(
@@ -315,22 +423,173 @@ export class EvidenceService {
       })),
     );
 
-    // 3. Group new events by session; load the state of sessions seen before.
-    const bySession = new Map<string, SensorEvent[]>();
+    // 3. Pending marks: what the new events add, merged into any mark not yet aggregated.
+    const marks = new Map<string, { sensor: string; session: string; delta: PendingDelta }>();
     for (const event of fresh) {
       const key = sessionKey(event.sensor, event.session);
-      const list = bySession.get(key);
-      if (list) list.push(event);
-      else bySession.set(key, [event]);
+      let mark = marks.get(key);
+      if (!mark) {
+        mark = { sensor: event.sensor, session: event.session, delta: newDelta(event.ts) };
+        marks.set(key, mark);
+      }
+      addEvent(mark.delta, event);
     }
-    const sessionsBySensor = new Map<string, string[]>();
-    for (const list of bySession.values()) {
-      const first = list[0];
-      if (!first) continue;
-      const names = sessionsBySensor.get(first.sensor) ?? [];
-      names.push(first.session);
-      sessionsBySensor.set(first.sensor, names);
+    if (sqlite) {
+      // Most marks are new: insert first, and read and merge only where one was already pending.
+      const insert = sqliteStatement(
+        sqlite,
+        'insert into pending_sessions (sensor, session, ip, now, delta) values (?, ?, ?, ?, ?) on conflict (sensor, session) do nothing',
+      );
+      const read = sqliteStatement(
+        sqlite,
+        'select now, delta from pending_sessions where sensor = ? and session = ?',
+      );
+      const update = sqliteStatement(
+        sqlite,
+        'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
+      );
+      for (const [key, mark] of marks) {
+        const delta = JSON.stringify(mark.delta);
+        if (insert.run(mark.sensor, mark.session, sessionIp.get(key) ?? '', now, delta).changes === 1)
+          continue;
+        const before = read.get(mark.sensor, mark.session) as { now: number; delta: string };
+        mergeDelta(mark.delta, JSON.parse(before.delta) as PendingDelta);
+        update.run(Math.max(now, Number(before.now)), JSON.stringify(mark.delta), mark.sensor, mark.session);
+      }
+      return { accepted: fresh.length, duplicates, sessions: marks.size };
     }
+    const stored = new Map<string, PendingRow>();
+    for (const row of await readPending(tx, sqlite, sessionsBySensor(marks.values()))) {
+      stored.set(sessionKey(row.sensor, row.session), row);
+    }
+    const rows: PendingRow[] = [];
+    for (const [key, mark] of marks) {
+      const before = stored.get(key);
+      if (before) mergeDelta(mark.delta, JSON.parse(before.delta) as PendingDelta);
+      rows.push({
+        sensor: mark.sensor,
+        session: mark.session,
+        ip: before?.ip ?? sessionIp.get(key) ?? '',
+        now: Math.max(now, before?.now ?? now),
+        delta: JSON.stringify(mark.delta),
+      });
+    }
+    await writePending(tx, sqlite, rows);
+    return { accepted: fresh.length, duplicates, sessions: marks.size };
+  }
+
+  /**
+   * Aggregates every pending session, in chunks of one transaction each; resolves when nothing stored
+   * before the call is still pending. Calls made while a drain runs share the next one. On PostgreSQL one
+   * process in the cluster aggregates at a time (advisory lock); the others wait for it.
+   */
+  drain(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.chain.then(() => {
+      this.queued = null;
+      return this.drainAll();
+    });
+    this.queued = next;
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * Runs the aggregator in this process: now, after each ingest that stored something, and every
+   * `intervalMs` (a safety net, e.g. for marks another process left behind). After an ingest it waits for
+   * `quietMs` without further ingest, but never more than `maxLagMs` after the first one, so a burst of
+   * batches is answered first and aggregated in larger chunks, and reputation still lags by at most about
+   * `maxLagMs` plus the drain. Failures go to `onError` and are retried on the next wake or tick.
+   */
+  start(
+    options: {
+      intervalMs?: number;
+      quietMs?: number;
+      maxLagMs?: number;
+      onError?: (error: unknown) => void;
+    } = {},
+  ): void {
+    if (this.runner) return;
+    const runner = {
+      quietMs: options.quietMs ?? 50,
+      maxLagMs: options.maxLagMs ?? 1_000,
+      onError: options.onError ?? (() => {}),
+      wakeTimer: null as NodeJS.Timeout | null,
+      deadline: 0,
+      tick: setInterval(() => this.background(), options.intervalMs ?? 2_000),
+    };
+    runner.tick.unref();
+    this.runner = runner;
+    this.background();
+  }
+
+  /** Stops the runner and waits for a drain in progress. */
+  async stop(): Promise<void> {
+    const runner = this.runner;
+    this.runner = null;
+    if (runner) {
+      clearInterval(runner.tick);
+      if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
+    }
+    await this.chain;
+  }
+
+  private background(): void {
+    const runner = this.runner;
+    if (!runner) return;
+    this.drain().catch((error) => runner.onError(error));
+  }
+
+  private wake(): void {
+    const runner = this.runner;
+    if (!runner) return;
+    const now = Date.now();
+    if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
+    else runner.deadline = now + runner.maxLagMs;
+    runner.wakeTimer = setTimeout(
+      () => {
+        runner.wakeTimer = null;
+        this.background();
+      },
+      Math.max(0, Math.min(runner.quietMs, runner.deadline - now)),
+    );
+    runner.wakeTimer.unref();
+  }
+
+  private async drainAll(): Promise<void> {
+    if (this.store.dialect !== 'postgres') {
+      await this.drainChunks();
+      return;
+    }
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      const run = await withPostgresAdvisoryLock(this.store.db, AGGREGATOR_LOCK, () => this.drainChunks());
+      if (run.acquired) return;
+      // Another process is aggregating: wait for it, then make sure nothing is left.
+      await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+    }
+    throw new Error('the evidence aggregator lock stayed taken');
+  }
+
+  private async drainChunks(): Promise<void> {
+    for (let round = 0; round < MAX_CHUNKS_PER_DRAIN; round++) {
+      const done = await this.store.transaction((tx) => this.aggregateChunk(tx, this.store.dialect));
+      if (done === 0) return;
+    }
+  }
+
+  /** Aggregates up to SESSIONS_PER_CHUNK pending sessions and clears their marks; returns how many. */
+  private async aggregateChunk(tx: DbExecutor, dialect: Dialect): Promise<number> {
+    const sqlite = this.store.sqlite;
+    let pending = await nextPending(tx, sqlite, SESSIONS_PER_CHUNK);
+    if (pending.length === 0) return 0;
+    const sessionsBySensorMap = sessionsBySensor(pending);
+    if (dialect === 'postgres') {
+      // Ingest may have merged into these marks since they were read: lock, then read them again.
+      await lockSessions(tx, dialect, pending);
+      pending = await readPending(tx, sqlite, sessionsBySensorMap);
+    }
+
+    // Sessions aggregated before, and every stored event of the pending sessions.
     const existing = new Map<
       string,
       { ip: string; firstTs: number; lastTs: number; events: number; state: SessionState }
@@ -340,7 +599,7 @@ export class EvidenceService {
         sqlite,
         'select ip, first_ts, last_ts, events, state from sensor_sessions where sensor = ? and session = ?',
       );
-      for (const [sensor, names] of sessionsBySensor) {
+      for (const [sensor, names] of sessionsBySensorMap) {
         for (const session of names) {
           const row = lookup.get(sensor, session) as
             | { ip: string; first_ts: number; last_ts: number; events: number; state: string }
@@ -356,7 +615,7 @@ export class EvidenceService {
         }
       }
     }
-    for (const [sensor, names] of sqlite ? [] : sessionsBySensor) {
+    for (const [sensor, names] of sqlite ? [] : sessionsBySensorMap) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('sensor_sessions')
@@ -375,21 +634,13 @@ export class EvidenceService {
         }
       }
     }
-    // A continued session is reclassified over all its stored events (the new ones are stored by now).
     const stored = new Map<string, SensorEvent[]>();
-    const continued = new Map<string, string[]>();
-    for (const key of existing.keys()) {
-      const [sensor, session] = key.split('\u0000') as [string, string];
-      const names = continued.get(sensor) ?? [];
-      names.push(session);
-      continued.set(sensor, names);
-    }
     if (sqlite) {
       const lookup = sqliteStatement(
         sqlite,
         'select event_id, session, ts, type, data from events where sensor = ? and session = ?',
       );
-      for (const [sensor, names] of continued) {
+      for (const [sensor, names] of sessionsBySensorMap) {
         for (const session of names) {
           const rows = lookup.all(sensor, session) as StoredEventRow[];
           stored.set(
@@ -399,7 +650,7 @@ export class EvidenceService {
         }
       }
     }
-    for (const [sensor, names] of sqlite ? [] : continued) {
+    for (const [sensor, names] of sqlite ? [] : sessionsBySensorMap) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
           .selectFrom('events')
@@ -415,21 +666,30 @@ export class EvidenceService {
         }
       }
     }
+    // Serialise with other writers of the same IPs (reports, retention), in one global order.
+    await lockIps(
+      tx,
+      dialect,
+      pending.map((row) => existing.get(sessionKey(row.sensor, row.session))?.ip ?? row.ip),
+    );
 
-    // 4. Differences per IP, per username, per recipient.
+    // Differences per IP, per username, per recipient.
     const deltas = new Map<string, IpDelta>();
     const usernames = new Map<string, SeenRange>();
     const recipients = new Map<string, SeenRange>();
     const sessionRows: SensorSessionsTable[] = [];
     // `${ip}\u0000${behavior}\u0000${primitive}\u0000${day}` → change of the window count.
     const windowDeltas = new Map<string, number>();
-    let newSessions = 0;
-    for (const [key, events] of bySession) {
-      const first = events[0];
-      if (!first) continue;
+    let now = 0;
+    for (const mark of pending) {
+      now = Math.max(now, mark.now);
+      const key = sessionKey(mark.sensor, mark.session);
+      const all = stored.get(key) ?? [];
+      // Raw events purged (retention) before they were aggregated: nothing left to classify.
+      if (all.length === 0) continue;
+      const added = JSON.parse(mark.delta) as PendingDelta;
       const before = existing.get(key);
-      const ipText = before?.ip ?? sessionIp.get(key) ?? first.srcIp;
-      const all = before ? (stored.get(key) ?? events) : events;
+      const ipText = before?.ip ?? mark.ip;
       const after = stateOf(all, this.catalog, this.windowed);
       const old = before?.state ?? EMPTY_STATE;
 
@@ -450,25 +710,24 @@ export class EvidenceService {
         };
         deltas.set(ipText, delta);
       }
-      let firstTs = before?.firstTs ?? Number.POSITIVE_INFINITY;
-      let lastTs = before?.lastTs ?? 0;
-      for (const event of events) {
-        firstTs = Math.min(firstTs, event.ts);
-        lastTs = Math.max(lastTs, event.ts);
-        bumpCounts(delta.protocols, event.protocol, 0, 1);
-        bumpCounts(delta.days, utcDay(event.ts), 0, 1);
-        if (event.type === 'auth' && event.username !== '') {
-          bumpRange(usernames, `${event.protocol}\u0000${event.username}`, 0, event.ts);
-        }
-        const recipient = smtpRecipient(event);
-        if (recipient !== null) bumpRange(recipients, `${event.protocol}\u0000${recipient}`, 1, event.ts);
+      const firstTs = Math.min(before?.firstTs ?? Number.POSITIVE_INFINITY, added.first);
+      const lastTs = Math.max(before?.lastTs ?? 0, added.last);
+      for (const [protocol, count] of Object.entries(added.p))
+        bumpCounts(delta.protocols, protocol, 0, count);
+      for (const [day, count] of Object.entries(added.d)) bumpCounts(delta.days, Number(day), 0, count);
+      for (const [pair, [first, last]] of Object.entries(added.u)) {
+        bumpRange(usernames, pair, 0, first);
+        bumpRange(usernames, pair, 0, last);
+      }
+      for (const [pair, [count, first, last]] of Object.entries(added.r)) {
+        bumpRange(recipients, pair, count, first);
+        bumpRange(recipients, pair, 0, last);
       }
       delta.firstTs = Math.min(delta.firstTs, firstTs);
       delta.lastTs = Math.max(delta.lastTs, lastTs);
-      delta.events += events.length;
+      delta.events += added.n;
       if (!before) {
         delta.sessions += 1;
-        newSessions++;
         bumpCounts(delta.days, after.day, 1, 0);
       } else if (before.state.day !== after.day) {
         bumpCounts(delta.days, before.state.day, -1, 0);
@@ -504,17 +763,17 @@ export class EvidenceService {
         if (range) range.count += 1;
       }
       sessionRows.push({
-        sensor: first.sensor,
-        session: first.session,
+        sensor: mark.sensor,
+        session: mark.session,
         ip: ipText,
         first_ts: firstTs,
         last_ts: lastTs,
-        events: (before?.events ?? 0) + events.length,
+        events: (before?.events ?? 0) + added.n,
         state: JSON.stringify(after),
       });
     }
 
-    // 5. Writes: sessions, reputations, child aggregates, usernames, recipients.
+    // Writes: sessions, reputations, child aggregates, usernames, recipients.
     if (sqlite) {
       sqliteUpsertRows(
         sqlite,
@@ -597,9 +856,11 @@ export class EvidenceService {
     await this.addSeen(tx, sqlite, 'sensor_usernames', 'username', 'sessions', usernames);
     await this.addSeen(tx, sqlite, 'sensor_recipients', 'email', 'messages', recipients);
 
-    // 6. Scores (and max_severity) from the updated aggregates.
+    await deletePending(tx, sqlite, sessionsBySensorMap);
+
+    // Scores (and max_severity) from the updated aggregates, as of the latest ingest of the chunk.
     await this.scorer.rescoreMany(tx, ipDeltas.map((d) => d.ip.text).sort(), now);
-    return { accepted: fresh.length, duplicates, newSessions, ips: ipDeltas.length };
+    return pending.length;
   }
 
   /**

@@ -151,6 +151,15 @@ export interface SensorSessionsTable {
   state: string;
 }
 
+/** Decision 0630: a session with stored events not yet aggregated; `delta` is a JSON PendingDelta. */
+export interface PendingSessionsTable {
+  sensor: string;
+  session: string;
+  ip: string;
+  now: number;
+  delta: string;
+}
+
 /** Decision 0605: a day's counts of one threshold primitive of an `acrossSessions` behaviour. */
 export interface SensorAuthWindowsTable {
   ip: string;
@@ -255,6 +264,7 @@ export interface Database {
   evidence_ids: EvidenceIdsTable;
   events: EventsTable;
   sensor_sessions: SensorSessionsTable;
+  pending_sessions: PendingSessionsTable;
   sensor_auth_windows: SensorAuthWindowsTable;
   sensor_usernames: SensorUsernamesTable;
   sensor_recipients: SensorRecipientsTable;

@@ -1,7 +1,7 @@
 // Bulk writes of sensor evidence: de-duplication keys and raw events, batched per dialect (ingest hot path).
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
-import type { DbExecutor, EventsTable } from './database.js';
+import type { DbExecutor, Dialect, EventsTable } from './database.js';
 import { sqliteStatement } from './sqlite-rows.js';
 
 export { sqliteStatement, sqliteUpsertRows } from './sqlite-rows.js';
@@ -13,6 +13,7 @@ export interface EvidenceIdRow {
 }
 
 const ROWS_PER_STATEMENT = 200;
+const KEYS_PER_LOOKUP = 500;
 
 interface SqliteStatements {
   evidenceId: BetterSqlite3.Statement;
@@ -161,4 +162,139 @@ export async function addAuthWindows(
     out.set(key, new Map(found.map((row) => [row.primitive, Number(row.count)])));
   }
   return out;
+}
+
+/** A row of `pending_sessions` (decision 0630); `delta` is the service's JSON. */
+export interface PendingRow {
+  sensor: string;
+  session: string;
+  ip: string;
+  now: number;
+  delta: string;
+}
+
+/**
+ * Locks sessions for the rest of the transaction on PostgreSQL, in ascending lock-key order, each once:
+ * ingest (merging pending rows) and the aggregator (clearing them) take the same locks first, so neither
+ * loses the other's update. SQLite's write lock already covers them.
+ */
+export async function lockSessions(
+  tx: DbExecutor,
+  dialect: Dialect,
+  sessions: Iterable<{ sensor: string; session: string }>,
+): Promise<void> {
+  if (dialect !== 'postgres') return;
+  // PostgreSQL text holds no NUL: the sensor's length keeps the key unambiguous instead.
+  const keys = [...sessions].map((s) => `${s.sensor.length}:${s.sensor}:${s.session}`);
+  if (keys.length === 0) return;
+  await sql`select count(pg_advisory_xact_lock(k)) from (
+    select distinct hashtextextended(x, 7463) as k from unnest(${keys}::text[]) as x order by k
+  ) as ordered`.execute(tx);
+}
+
+/** Pending rows of the given sessions (`sensor` → session names). */
+export async function readPending(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  sessions: ReadonlyMap<string, readonly string[]>,
+): Promise<PendingRow[]> {
+  const out: PendingRow[] = [];
+  if (sqlite) {
+    const read = sqliteStatement(
+      sqlite,
+      'select sensor, session, ip, now, delta from pending_sessions where sensor = ? and session = ?',
+    );
+    for (const [sensor, names] of sessions) {
+      for (const name of names) {
+        const row = read.get(sensor, name) as PendingRow | undefined;
+        if (row) out.push({ ...row, now: Number(row.now) });
+      }
+    }
+    return out;
+  }
+  for (const [sensor, names] of sessions) {
+    for (let start = 0; start < names.length; start += KEYS_PER_LOOKUP) {
+      const rows = await tx
+        .selectFrom('pending_sessions')
+        .select(['sensor', 'session', 'ip', 'now', 'delta'])
+        .where('sensor', '=', sensor)
+        .where('session', 'in', names.slice(start, start + KEYS_PER_LOOKUP))
+        .execute();
+      for (const row of rows) out.push({ ...row, now: Number(row.now) });
+    }
+  }
+  return out;
+}
+
+/** Up to `limit` pending rows, in key order. */
+export async function nextPending(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  limit: number,
+): Promise<PendingRow[]> {
+  if (sqlite) {
+    const rows = sqliteStatement(
+      sqlite,
+      'select sensor, session, ip, now, delta from pending_sessions order by sensor, session limit ?',
+    ).all(limit) as PendingRow[];
+    return rows.map((row) => ({ ...row, now: Number(row.now) }));
+  }
+  const rows = await tx
+    .selectFrom('pending_sessions')
+    .select(['sensor', 'session', 'ip', 'now', 'delta'])
+    .orderBy('sensor')
+    .orderBy('session')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ ...row, now: Number(row.now) }));
+}
+
+/** Writes pending rows (already merged with any stored one); a stored row keeps its `ip`. */
+export async function writePending(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  rows: readonly PendingRow[],
+): Promise<void> {
+  if (sqlite) {
+    const write = sqliteStatement(
+      sqlite,
+      'insert into pending_sessions (sensor, session, ip, now, delta) values (?, ?, ?, ?, ?) on conflict (sensor, session) do update set now = excluded.now, delta = excluded.delta',
+    );
+    for (const r of rows) write.run(r.sensor, r.session, r.ip, r.now, r.delta);
+    return;
+  }
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    await tx
+      .insertInto('pending_sessions')
+      .values(rows.slice(start, start + ROWS_PER_STATEMENT))
+      .onConflict((oc) =>
+        oc.columns(['sensor', 'session']).doUpdateSet({
+          now: sql<number>`excluded.now`,
+          delta: sql<string>`excluded.delta`,
+        }),
+      )
+      .execute();
+  }
+}
+
+/** Clears the pending marks of the given sessions. */
+export async function deletePending(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database | null,
+  sessions: ReadonlyMap<string, readonly string[]>,
+): Promise<void> {
+  if (sqlite) {
+    const remove = sqliteStatement(sqlite, 'delete from pending_sessions where sensor = ? and session = ?');
+    for (const [sensor, names] of sessions) for (const name of names) remove.run(sensor, name);
+    return;
+  }
+  for (const [sensor, names] of sessions) {
+    for (let start = 0; start < names.length; start += KEYS_PER_LOOKUP) {
+      await tx
+        .deleteFrom('pending_sessions')
+        .where('sensor', '=', sensor)
+        .where('session', 'in', names.slice(start, start + KEYS_PER_LOOKUP))
+        .execute();
+    }
+  }
 }

@@ -349,6 +349,31 @@ function authWindows(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration 0009: sessions whose new events are stored but not yet aggregated (decision 0630). Written by
+ * ingest in the events' transaction, cleared by the aggregator in the transaction that applies them.
+ * `delta` holds what the new events add by themselves (counts per protocol and day, username and
+ * recipient ranges, first/last timestamps); `ip` is the session's address as first seen; `now` the
+ * latest ingest time (the aggregator scores as of it).
+ */
+function pendingSessions(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('pending_sessions')
+        .addColumn('sensor', 'text', (c) => c.notNull())
+        .addColumn('session', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('now', t.bigint, (c) => c.notNull())
+        .addColumn('delta', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pending_sessions_pk', ['sensor', 'session'])
+        .$call((builder) => (dialect === 'sqlite' ? builder.modifyEnd(sql`without rowid`) : builder))
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -359,5 +384,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0006-blacklist': blacklistIndexes,
     '0007-score-updated-index': scoreUpdatedIndex,
     '0008-auth-windows': authWindows(dialect),
+    '0009-pending-sessions': pendingSessions(dialect),
   };
 }
