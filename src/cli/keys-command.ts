@@ -6,7 +6,7 @@ import { parseInputTimestamp, toIso } from '../core/time.js';
 import { printJson, printLine, printTable, UsageError } from './output.js';
 import { openRuntime } from './runtime.js';
 
-const USAGE = `usage:
+export const KEYS_USAGE = `usage:
   vakt keys create --tier <${TIER_IDS.join('|')}> [--name N] [--quota lookups=5,reports=10,…] [--expires <ISO date>] [--trust 0-1] [--json]
   vakt keys list [--json]
   vakt keys disable <id>
@@ -40,7 +40,7 @@ export async function keysCommand(args: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
-  if (!action || !['create', 'list', 'disable', 'rotate'].includes(action)) throw new UsageError(USAGE);
+  if (!action || !['create', 'list', 'disable', 'rotate'].includes(action)) throw new UsageError(KEYS_USAGE);
   const config = loadConfig();
 
   let create: Parameters<Awaited<ReturnType<typeof openRuntime>>['services']['keys']['create']>[0] | null =
@@ -73,7 +73,7 @@ export async function keysCommand(args: string[]): Promise<number> {
       trust,
     };
   } else if ((action === 'disable' || action === 'rotate') && positionals.length !== 1) {
-    throw new UsageError(USAGE);
+    throw new UsageError(KEYS_USAGE);
   }
 
   const runtime = await openRuntime(config);

@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig } from '../config/config.js';
 import { migrateToLatest, openDatabase } from '../store/open-database.js';
 import { importCommand } from './import-command.js';
-import { keysCommand } from './keys-command.js';
+import { KEYS_USAGE, keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
 import { purgeCommand } from './purge-command.js';
 import { serveCommand } from './serve-command.js';
@@ -20,7 +20,23 @@ Server:
   vakt whitelist list|refresh               show or replace known-benign source lists
   vakt purge [--dry-run] [--json]        run retention now and report what was removed
 
-Every command prints its options with --help (keys, import and whitelist show theirs).`;
+Every command prints its own usage with --help (e.g. vakt purge --help).`;
+
+/** Usage texts printed by `vakt <command> --help`; import and whitelist print their own. */
+const COMMAND_HELP: Record<string, string> = {
+  serve: `usage: vakt serve [--workers N]
+  Starts the API server on VAKT_HOST:VAKT_PORT (default 127.0.0.1:8080) with the database in
+  VAKT_DATABASE_URL (default sqlite:./data/vakt.db). On an empty database it creates one unlimited
+  operator key and prints it once. --workers N forks N processes sharing the port.`,
+  migrate: `usage: vakt migrate
+  Brings the database in VAKT_DATABASE_URL up to the latest schema and lists what it applied.`,
+  keys: KEYS_USAGE,
+  purge: `usage: vakt purge [--dry-run] [--json]
+  Runs the retention job now (VAKT_RETENTION_DAYS): removes raw telemetry, reputations and username or
+  e-mail lookups older than the window, and prints what it removed.
+  --dry-run   count what would be removed, delete nothing
+  --json      print the result as JSON`,
+};
 
 async function migrateCommand(): Promise<number> {
   const config = loadConfig();
@@ -39,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   // Commands without a usage text of their own must never act on --help (e.g. migrate).
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   if (wantsHelp && !['import', 'whitelist'].includes(command ?? '')) {
-    printLine(HELP);
+    printLine(COMMAND_HELP[command ?? ''] ?? HELP);
     return 0;
   }
   try {

@@ -1,0 +1,36 @@
+// `vakt <command> --help` prints that command's usage and touches nothing (SPEC §10).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runCli } from './helpers/server-process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vakt-cli-help-'));
+const database = join(dir, 'vakt.db');
+const env = { VAKT_DATABASE_URL: `sqlite:${database}` };
+
+describe('vakt <command> --help', () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const [command, expected] of [
+    ['serve', /^usage: vakt serve \[--workers N\]/],
+    ['migrate', /^usage: vakt migrate/],
+    ['keys', /^usage:\n {2}vakt keys create --tier/],
+    ['purge', /^usage: vakt purge \[--dry-run\] \[--json\][\s\S]*--dry-run/],
+  ] as const) {
+    it(`${command} --help prints its own usage, exits 0 and opens no database`, async () => {
+      const result = await runCli([command, '--help'], env);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, expected);
+      assert.doesNotMatch(result.stdout, /IP reputation and threat intelligence/);
+      assert.equal(existsSync(database), false);
+    });
+  }
+
+  it('--help alone prints the overview', async () => {
+    const result = await runCli(['--help'], env);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /vakt purge \[--dry-run\]/);
+  });
+});
