@@ -1,6 +1,7 @@
 // Sensor ingest, aggregates and evidence look-ups on every engine: SPEC §7, §3.1, §3.5, §1 (incremental reputation).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { validateEvent } from '../src/core/events.js';
 import { DAY_MS, utcDay } from '../src/core/time.js';
 import { behaviorsFor } from '../src/services/evidence-read.js';
 import { createServices } from '../src/services/services.js';
@@ -483,6 +484,107 @@ for (const engine of ENGINES) {
           strip(await snapshot(t.store.db, ip), ip),
           strip(await snapshot(t.store.db, control), control),
         );
+      } finally {
+        await other?.close();
+        t.services.evidence.start();
+      }
+    });
+
+    it('aggregates a new session from the events just stored only while they are the whole stored session', async () => {
+      // Each case runs on two addresses: one drained here, where the fresh-session cache (decision 0631)
+      // may serve the events, one drained by a second process on the same database, which reads the
+      // stored rows. Both must end in the same tables.
+      await t.services.evidence.stop();
+      const now = t.clock.now();
+      const start = now - 40 * MINUTE;
+      let other: Store | undefined;
+      try {
+        other = await Store.open(t.config.databaseUrl, { poolSize: 3 });
+        const elsewhere = createServices(t.config, other, t.services.quota, t.clock);
+        const valid = (events: Record<string, unknown>[]) =>
+          events.map((input) => {
+            const checked = validateEvent(input, now, null);
+            if (!checked.ok) throw new Error(checked.reason);
+            return checked.event;
+          });
+        const cases: [string, (ip: string, drain: () => Promise<void>) => Promise<void>][] = [
+          [
+            'a new session',
+            async (ip, drain) => {
+              assert.equal((await send(guessSession(ip, `fc1-${ip}`, start, 6))).statusCode, 200);
+              await drain();
+            },
+          ],
+          [
+            'continued by another process before the drain',
+            async (ip, drain) => {
+              assert.equal((await send(guessSession(ip, `fc2-${ip}`, start, 3))).statusCode, 200);
+              await elsewhere.evidence.ingest(valid(guessSession(ip, `fc2-${ip}`, start, 3, 3)), now);
+              await drain();
+            },
+          ],
+          [
+            'raw events dropped (retention) before the drain',
+            async (ip, drain) => {
+              assert.equal((await send(guessSession(ip, `fc3-${ip}`, start, 6))).statusCode, 200);
+              await t.store.db
+                .deleteFrom('events')
+                .where('session', '=', `fc3-${ip}`)
+                .where('event_id', 'in', [`fc3-${ip}-a0`, `fc3-${ip}-a1`, `fc3-${ip}-a2`])
+                .execute();
+              await drain();
+            },
+          ],
+          [
+            'continued elsewhere and as many of its first events dropped before the drain',
+            async (ip, drain) => {
+              // Stored count equal to the cached events, but not the same events.
+              assert.equal((await send(guessSession(ip, `fc5-${ip}`, start, 3))).statusCode, 200);
+              await elsewhere.evidence.ingest(valid(guessSession(ip, `fc5-${ip}`, start, 4, 3)), now);
+              await t.store.db
+                .deleteFrom('events')
+                .where('session', '=', `fc5-${ip}`)
+                .where('event_id', 'in', [`fc5-${ip}-c`, `fc5-${ip}-a0`, `fc5-${ip}-a1`, `fc5-${ip}-a2`])
+                .execute();
+              await drain();
+            },
+          ],
+          [
+            'stored events but no session row (purged with the reputation)',
+            async (ip, drain) => {
+              assert.equal((await send(guessSession(ip, `fc4-${ip}`, start, 3))).statusCode, 200);
+              await drain();
+              await t.store.db.deleteFrom('sensor_sessions').where('session', '=', `fc4-${ip}`).execute();
+              assert.equal((await send(guessSession(ip, `fc4-${ip}`, start, 3, 3))).statusCode, 200);
+              await drain();
+            },
+          ],
+        ];
+        const state = async (ip: string) =>
+          (await t.store.db.selectFrom('sensor_sessions').select('state').where('ip', '=', ip).execute()).map(
+            (row) => row.state,
+          );
+        let octet = 80;
+        for (const [name, run] of cases) {
+          const here = `45.83.13.${octet++}`;
+          const there = `45.83.13.${octet++}`;
+          await run(here, async () => {
+            if (name === 'a new session' && engine === 'sqlite') {
+              assert.ok(t.services.evidence.cachedSessions > 0, 'the new session is cached');
+            }
+            await t.services.evidence.drain();
+          });
+          await run(there, () => elsewhere.evidence.drain());
+          const strip = (x: unknown, from: string) =>
+            JSON.parse(JSON.stringify(x).replaceAll(from, 'IP').replaceAll(`fc${name}`, ''));
+          assert.deepEqual(
+            strip({ ...(await snapshot(t.store.db, here)), users: [] }, here),
+            strip({ ...(await snapshot(t.store.db, there)), users: [] }, there),
+            name,
+          );
+          assert.deepEqual(await state(here), await state(there), name);
+        }
+        assert.equal((await t.store.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
       } finally {
         await other?.close();
         t.services.evidence.start();

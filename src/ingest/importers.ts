@@ -189,6 +189,9 @@ export async function importCowrie(
     const outcome = await services.evidence.ingest(batch, options.now);
     accepted += outcome.accepted;
     duplicates += outcome.duplicates;
+    // Aggregate what was just stored while the worker parses ahead: the sessions' events are still in
+    // the fresh-session cache (decision 0631), and the pending backlog stays one chunk deep.
+    await services.evidence.drain();
   };
   const batches = cowrieBatches(files, options);
   let tally: LineTally;

@@ -1,4 +1,6 @@
 // Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
+
+import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { windowThresholds } from '../core/detection/catalog.js';
@@ -84,6 +86,11 @@ interface PendingDelta {
   u: Record<string, [number, number]>;
   /** `${protocol}\u0000${recipient}` → [messages, first ts, last ts]. */
   r: Record<string, [number, number, number]>;
+  /**
+   * The ingest that last wrote the mark (a process token and a counter; decision 0631). A merge writes
+   * its own, so a fresh-session cache entry is used only while the mark is exactly the one it created.
+   */
+  o?: string;
 }
 
 function newDelta(ts: number): PendingDelta {
@@ -178,6 +185,11 @@ const SESSIONS_PER_CHUNK = 1_000;
 /** Bounds one drain (a producer faster than the aggregator forever would otherwise keep it going). */
 const MAX_CHUNKS_PER_DRAIN = 1_000_000;
 const AGGREGATOR_LOCK = 'evidence-aggregator';
+/**
+ * Bound of the fresh-session cache (events held): sessions first seen by this process's ingest keep their
+ * events in memory until aggregated, so the aggregator need not read them back (decision 0631).
+ */
+const FRESH_CACHE_EVENTS = 100_000;
 const LOCK_ATTEMPTS = 12_000;
 const LOCK_RETRY_MS = 50;
 const RCPT = /^\s*rcpt\s+to\s*:\s*<?\s*([^<>\s]+@[^<>\s]+?)\s*>?\s*(?:\s.*)?$/i;
@@ -339,6 +351,15 @@ export class EvidenceService {
   /** Drains run one after another; `queued` is the next one, not yet started (callers share it). */
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
+  /**
+   * Events of sessions that were new when this process stored them (no pending mark, no stored raw event
+   * of the session), by session key, until aggregated. Used only where it provably is the whole stored
+   * session (see `cachedSession`); oldest entries are dropped beyond FRESH_CACHE_EVENTS.
+   */
+  private readonly fresh = new Map<string, { token: string; events: readonly SensorEvent[] }>();
+  private freshEvents = 0;
+  private readonly processToken = randomUUID();
+  private batches = 0;
   private runner: {
     quietMs: number;
     maxLagMs: number;
@@ -368,9 +389,40 @@ export class EvidenceService {
    */
   async ingest(events: readonly SensorEvent[], now: number): Promise<IngestOutcome> {
     if (events.length === 0) return { accepted: 0, duplicates: 0, sessions: 0 };
-    const outcome = await this.store.transaction((tx) => this.ingestIn(tx, this.store.dialect, events, now));
+    const newSessions = new Map<string, { token: string; events: SensorEvent[] }>();
+    const outcome = await this.store.transaction((tx) =>
+      this.ingestIn(tx, this.store.dialect, events, now, newSessions),
+    );
+    // Only once committed: a rolled-back batch leaves nothing in the cache.
+    for (const [key, entry] of newSessions) this.remember(key, entry);
     if (outcome.accepted > 0) this.wake();
     return outcome;
+  }
+
+  private remember(key: string, entry: { token: string; events: readonly SensorEvent[] }): void {
+    if (entry.events.length > FRESH_CACHE_EVENTS) return;
+    this.forget(key);
+    this.fresh.set(key, entry);
+    this.freshEvents += entry.events.length;
+    for (const [oldest, { events }] of this.fresh) {
+      if (this.freshEvents <= FRESH_CACHE_EVENTS) break;
+      this.fresh.delete(oldest);
+      this.freshEvents -= events.length;
+    }
+  }
+
+  private forget(key: string): { token: string; events: readonly SensorEvent[] } | undefined {
+    const entry = this.fresh.get(key);
+    if (entry) {
+      this.fresh.delete(key);
+      this.freshEvents -= entry.events.length;
+    }
+    return entry;
+  }
+
+  /** Sessions held by the fresh-session cache (tests). */
+  get cachedSessions(): number {
+    return this.fresh.size;
   }
 
   private async ingestIn(
@@ -378,6 +430,8 @@ export class EvidenceService {
     dialect: Dialect,
     input: readonly SensorEvent[],
     now: number,
+    /** Filled with the events of sessions this batch creates (none stored before; SQLite). */
+    newSessions: Map<string, { token: string; events: SensorEvent[] }>,
   ): Promise<IngestOutcome> {
     const sessionIp = new Map<string, string>();
     const touched: SensorEvent[] = [];
@@ -407,32 +461,20 @@ export class EvidenceService {
     const duplicates = input.length - fresh.length;
     if (fresh.length === 0) return { accepted: 0, duplicates, sessions: 0 };
 
-    // 2. Raw telemetry, day-keyed for retention (SPEC §6).
-    await insertEvents(
-      tx,
-      sqlite,
-      fresh.map((e) => ({
-        day: utcDay(e.ts),
-        sensor: e.sensor,
-        event_id: e.id,
-        session: e.session,
-        ip: sessionIp.get(sessionKey(e.sensor, e.session)) ?? e.srcIp,
-        ts: e.ts,
-        type: e.type,
-        data: eventData(e),
-      })),
-    );
-
-    // 3. Pending marks: what the new events add, merged into any mark not yet aggregated.
-    const marks = new Map<string, { sensor: string; session: string; delta: PendingDelta }>();
+    // 2. Pending marks: what the new events add, merged into any mark not yet aggregated.
+    const marks = new Map<
+      string,
+      { sensor: string; session: string; delta: PendingDelta; events: SensorEvent[] }
+    >();
     for (const event of fresh) {
       const key = sessionKey(event.sensor, event.session);
       let mark = marks.get(key);
       if (!mark) {
-        mark = { sensor: event.sensor, session: event.session, delta: newDelta(event.ts) };
+        mark = { sensor: event.sensor, session: event.session, delta: newDelta(event.ts), events: [] };
         marks.set(key, mark);
       }
       addEvent(mark.delta, event);
+      mark.events.push(event);
     }
     if (sqlite) {
       // Most marks are new: insert first, and read and merge only where one was already pending.
@@ -448,16 +490,44 @@ export class EvidenceService {
         sqlite,
         'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
       );
+      // Before this batch's raw rows are written: does the session have any stored event at all?
+      const anyStored = sqliteStatement(
+        sqlite,
+        'select 1 from events where sensor = ? and session = ? limit 1',
+      );
+      const token = `${this.processToken}:${++this.batches}`;
       for (const [key, mark] of marks) {
+        mark.delta.o = token;
         const delta = JSON.stringify(mark.delta);
-        if (insert.run(mark.sensor, mark.session, sessionIp.get(key) ?? '', now, delta).changes === 1)
+        if (insert.run(mark.sensor, mark.session, sessionIp.get(key) ?? '', now, delta).changes === 1) {
+          // A new session: its events are exactly this batch's (fresh-session cache, decision 0631).
+          if (anyStored.get(mark.sensor, mark.session) === undefined)
+            newSessions.set(key, { token, events: mark.events });
           continue;
+        }
+        this.forget(key);
         const before = read.get(mark.sensor, mark.session) as { now: number; delta: string };
         mergeDelta(mark.delta, JSON.parse(before.delta) as PendingDelta);
         update.run(Math.max(now, Number(before.now)), JSON.stringify(mark.delta), mark.sensor, mark.session);
       }
-      return { accepted: fresh.length, duplicates, sessions: marks.size };
     }
+
+    // 3. Raw telemetry, day-keyed for retention (SPEC §6).
+    await insertEvents(
+      tx,
+      sqlite,
+      fresh.map((e) => ({
+        day: utcDay(e.ts),
+        sensor: e.sensor,
+        event_id: e.id,
+        session: e.session,
+        ip: sessionIp.get(sessionKey(e.sensor, e.session)) ?? e.srcIp,
+        ts: e.ts,
+        type: e.type,
+        data: eventData(e),
+      })),
+    );
+    if (sqlite) return { accepted: fresh.length, duplicates, sessions: marks.size };
     const stored = new Map<string, PendingRow>();
     for (const row of await readPending(tx, sqlite, sessionsBySensor(marks.values()))) {
       stored.set(sessionKey(row.sensor, row.session), row);
@@ -572,13 +642,15 @@ export class EvidenceService {
 
   private async drainChunks(): Promise<void> {
     for (let round = 0; round < MAX_CHUNKS_PER_DRAIN; round++) {
-      const done = await this.store.transaction((tx) => this.aggregateChunk(tx, this.store.dialect));
+      const touched: string[] = [];
+      const done = await this.store.transaction((tx) => this.aggregateChunk(tx, this.store.dialect, touched));
+      this.scorer.committed(touched);
       if (done === 0) return;
     }
   }
 
   /** Aggregates up to SESSIONS_PER_CHUNK pending sessions and clears their marks; returns how many. */
-  private async aggregateChunk(tx: DbExecutor, dialect: Dialect): Promise<number> {
+  private async aggregateChunk(tx: DbExecutor, dialect: Dialect, touched: string[]): Promise<number> {
     const sqlite = this.store.sqlite;
     let pending = await nextPending(tx, sqlite, SESSIONS_PER_CHUNK);
     if (pending.length === 0) return 0;
@@ -587,6 +659,10 @@ export class EvidenceService {
       // Ingest may have merged into these marks since they were read: lock, then read them again.
       await lockSessions(tx, dialect, pending);
       pending = await readPending(tx, sqlite, sessionsBySensorMap);
+    }
+    const addedBy = new Map<string, PendingDelta>();
+    for (const mark of pending) {
+      addedBy.set(sessionKey(mark.sensor, mark.session), JSON.parse(mark.delta) as PendingDelta);
     }
 
     // Sessions aggregated before, and every stored event of the pending sessions.
@@ -640,16 +716,34 @@ export class EvidenceService {
         sqlite,
         'select event_id, session, ts, type, data from events where sensor = ? and session = ?',
       );
-      for (const [sensor, names] of sessionsBySensorMap) {
-        for (const session of names) {
-          const rows = lookup.all(sensor, session) as StoredEventRow[];
-          stored.set(
-            sessionKey(sensor, session),
-            rows.map((row) => storedEvent(sensor, row)),
-          );
+      const count = sqliteStatement(
+        sqlite,
+        'select count(*) as n from events where sensor = ? and session = ?',
+      );
+      for (const mark of pending) {
+        const key = sessionKey(mark.sensor, mark.session);
+        // The fresh-session cache holds the whole stored session when: its events were the session's
+        // first (checked at ingest), the session was never aggregated, every event marked since is one
+        // of them (the mark counts all), and none of them was purged since (the stored count).
+        const cached = this.forget(key);
+        const marked = addedBy.get(key);
+        if (
+          cached &&
+          !existing.has(key) &&
+          marked?.o === cached.token &&
+          marked.n === cached.events.length &&
+          (count.get(mark.sensor, mark.session) as { n: number }).n === cached.events.length
+        ) {
+          stored.set(key, cached.events as SensorEvent[]);
+          continue;
         }
+        const rows = lookup.all(mark.sensor, mark.session) as StoredEventRow[];
+        stored.set(
+          key,
+          rows.map((row) => storedEvent(mark.sensor, row)),
+        );
       }
-    }
+    } else for (const mark of pending) this.forget(sessionKey(mark.sensor, mark.session));
     for (const [sensor, names] of sqlite ? [] : sessionsBySensorMap) {
       for (const part of chunks(names, KEYS_PER_LOOKUP)) {
         const rows = await tx
@@ -687,7 +781,7 @@ export class EvidenceService {
       const all = stored.get(key) ?? [];
       // Raw events purged (retention) before they were aggregated: nothing left to classify.
       if (all.length === 0) continue;
-      const added = JSON.parse(mark.delta) as PendingDelta;
+      const added = addedBy.get(key) as PendingDelta;
       const before = existing.get(key);
       const ipText = before?.ip ?? mark.ip;
       const after = stateOf(all, this.catalog, this.windowed);
@@ -859,7 +953,9 @@ export class EvidenceService {
     await deletePending(tx, sqlite, sessionsBySensorMap);
 
     // Scores (and max_severity) from the updated aggregates, as of the latest ingest of the chunk.
-    await this.scorer.rescoreMany(tx, ipDeltas.map((d) => d.ip.text).sort(), now);
+    const ips = ipDeltas.map((d) => d.ip.text).sort();
+    await this.scorer.rescoreMany(tx, ips, now, sqlite);
+    touched.push(...ips);
     return pending.length;
   }
 

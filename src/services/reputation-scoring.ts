@@ -88,6 +88,14 @@ export class ReputationScorer {
     for (const listener of this.touchListeners) listener(ip);
   }
 
+  /**
+   * Tells the touch listeners again, once the writer's transaction committed: rescoring tells them from
+   * inside it, and a reader on another connection may cache the state before the commit in between.
+   */
+  committed(ips: Iterable<string>): void {
+    for (const ip of ips) this.touched(ip);
+  }
+
   /** The scoring input for a stored reputation row (aggregates only; never raw telemetry). */
   async inputFor(db: DbExecutor, row: ReputationRow, ignoreWhitelist = false): Promise<ScoringInput> {
     return (await this.inputWithSeverity(db, row, ignoreWhitelist, true)).input;

@@ -100,8 +100,18 @@ export class ReputationService {
     private readonly benign: BenignSources,
     private readonly geo: GeoLookup = NO_GEO,
   ) {
-    scorer.onTouched((ip) => this.cache.delete(ip));
+    scorer.onTouched((ip) => {
+      this.invalidations++;
+      this.cache.delete(ip);
+    });
   }
+
+  /**
+   * Counts invalidations: an answer computed while one happened may have read the state from before a
+   * commit (PostgreSQL reads on another connection while the writer's transaction is still open), so it
+   * is returned but not cached.
+   */
+  private invalidations = 0;
 
   /** Drops every cached answer (whitelist or feed changes that affect many IPs). */
   invalidateAll(): void {
@@ -119,7 +129,9 @@ export class ReputationService {
     const wallNow = Date.now();
     const hit = this.cache.get(ip.text)?.get(variant);
     if (hit && hit.until > wallNow && hit.day === day) return { ...hit.result };
+    const generation = this.invalidations;
     const result = await this.compute(ip, options, now);
+    if (generation !== this.invalidations) return { ...result };
     if (this.cache.size >= CHECK_CACHE_CAPACITY) this.cache.clear();
     let variants = this.cache.get(ip.text);
     if (!variants) {
