@@ -68,6 +68,15 @@ function smtpSession(ip: string, session: string, start: number) {
   );
 }
 
+/** Events as the endpoint validates them (for calls to the service itself). */
+function valid(now: number, events: Record<string, unknown>[]) {
+  return events.map((input) => {
+    const checked = validateEvent(input, now, null);
+    if (!checked.ok) throw new Error(checked.reason);
+    return checked.event;
+  });
+}
+
 /** Everything the API can show about an IP, from the aggregate tables. */
 async function snapshot(db: DbExecutor, ip: string) {
   const rep = await db
@@ -501,12 +510,6 @@ for (const engine of ENGINES) {
       try {
         other = await Store.open(t.config.databaseUrl, { poolSize: 3 });
         const elsewhere = createServices(t.config, other, t.services.quota, t.clock);
-        const valid = (events: Record<string, unknown>[]) =>
-          events.map((input) => {
-            const checked = validateEvent(input, now, null);
-            if (!checked.ok) throw new Error(checked.reason);
-            return checked.event;
-          });
         const cases: [string, (ip: string, drain: () => Promise<void>) => Promise<void>][] = [
           [
             'a new session',
@@ -519,7 +522,7 @@ for (const engine of ENGINES) {
             'continued by another process before the drain',
             async (ip, drain) => {
               assert.equal((await send(guessSession(ip, `fc2-${ip}`, start, 3))).statusCode, 200);
-              await elsewhere.evidence.ingest(valid(guessSession(ip, `fc2-${ip}`, start, 3, 3)), now);
+              await elsewhere.evidence.ingest(valid(now, guessSession(ip, `fc2-${ip}`, start, 3, 3)), now);
               await drain();
             },
           ],
@@ -540,7 +543,7 @@ for (const engine of ENGINES) {
             async (ip, drain) => {
               // Stored count equal to the cached events, but not the same events.
               assert.equal((await send(guessSession(ip, `fc5-${ip}`, start, 3))).statusCode, 200);
-              await elsewhere.evidence.ingest(valid(guessSession(ip, `fc5-${ip}`, start, 4, 3)), now);
+              await elsewhere.evidence.ingest(valid(now, guessSession(ip, `fc5-${ip}`, start, 4, 3)), now);
               await t.store.db
                 .deleteFrom('events')
                 .where('session', '=', `fc5-${ip}`)
@@ -587,6 +590,40 @@ for (const engine of ENGINES) {
         assert.equal((await t.store.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
       } finally {
         await other?.close();
+        t.services.evidence.start();
+      }
+    });
+
+    it('stores and aggregates an import chunk in one go, as ingest followed by a drain does', async () => {
+      await t.services.evidence.stop();
+      const now = t.clock.now();
+      try {
+        const events = (ip: string) =>
+          valid(now, [
+            ...sshSession(ip, `ia-${ip}-a`, now - 50 * MINUTE),
+            ...guessSession(ip, `ia-${ip}-b`, now - 45 * MINUTE, 3),
+            ...guessSession(ip, `ia-${ip}-c`, now - 44 * MINUTE, 3),
+          ]);
+        const ip = '45.83.13.91';
+        const control = '45.83.13.92';
+        // In two overlapping pieces, the second continuing sessions the first aggregated.
+        const all = events(ip);
+        const first = await t.services.evidence.ingestAndAggregate(all.slice(0, 9), now);
+        assert.equal(first.accepted, 9);
+        assert.equal((await t.store.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
+        assert.ok((await snapshot(t.store.db, ip)).rep, 'aggregated before the call returned');
+        const second = await t.services.evidence.ingestAndAggregate(all.slice(5), now);
+        assert.deepEqual([second.accepted, second.duplicates], [all.length - 9, 4]);
+        assert.equal((await t.store.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
+        await t.services.evidence.ingest(events(control), now);
+        await t.services.evidence.drain();
+        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
+          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
+        assert.deepEqual(
+          strip(await snapshot(t.store.db, ip), ip),
+          strip(await snapshot(t.store.db, control), control),
+        );
+      } finally {
         t.services.evidence.start();
       }
     });

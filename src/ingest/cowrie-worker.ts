@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { SensorEvent } from '../core/events.js';
 import { createCowrieParser } from './cowrie-parser.js';
 import type { LineTally } from './line-tally.js';
-import { readLines } from './read-lines.js';
+import { readLines, wholeFileLines } from './read-lines.js';
 
 export interface CowrieWorkerInput {
   files: string[];
@@ -37,12 +37,20 @@ async function run(port: NonNullable<typeof parentPort>, input: CowrieWorkerInpu
     unacked++;
     while (unacked >= MAX_UNACKED) await new Promise<void>((resolve) => (wake = resolve));
   };
+  /** Parses one line; true when the batch is full. */
+  const take = (line: string): boolean => {
+    const event = parser.push(line);
+    if (event === null) return false;
+    batch.push(event);
+    return batch.length >= EVENTS_PER_MESSAGE;
+  };
   for (const file of input.files) {
-    for await (const line of readLines(file)) {
-      const event = parser.push(line);
-      if (event === null) continue;
-      batch.push(event);
-      if (batch.length >= EVENTS_PER_MESSAGE) await send();
+    // Daily logs are small: read whole (no stream and readline per line); large ones streamed.
+    const whole = wholeFileLines(file);
+    if (whole) {
+      for (const line of whole) if (take(line)) await send();
+    } else {
+      for await (const line of readLines(file)) if (take(line)) await send();
     }
   }
   if (batch.length > 0) await send();

@@ -186,12 +186,11 @@ export async function importCowrie(
       open.delete(key);
     }
     buffered -= batch.length;
-    const outcome = await services.evidence.ingest(batch, options.now);
+    // Stored and aggregated together while the worker parses ahead (decision 0631): the new sessions'
+    // events come from memory, and nothing stays pending past the chunk.
+    const outcome = await services.evidence.ingestAndAggregate(batch, options.now);
     accepted += outcome.accepted;
     duplicates += outcome.duplicates;
-    // Aggregate what was just stored while the worker parses ahead: the sessions' events are still in
-    // the fresh-session cache (decision 0631), and the pending backlog stays one chunk deep.
-    await services.evidence.drain();
   };
   const batches = cowrieBatches(files, options);
   let tally: LineTally;

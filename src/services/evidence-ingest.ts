@@ -399,6 +399,44 @@ export class EvidenceService {
     return outcome;
   }
 
+  /**
+   * Bulk import: stores the batch like `ingest` and, on SQLite, aggregates the pending sessions in the same
+   * transaction (one commit instead of one for the batch and one per aggregated chunk; the batch's new
+   * sessions come from the fresh-session cache). Then drains whatever else is pending. The end state is
+   * the same as `ingest` followed by `drain` (the same code on the same marks). PostgreSQL: exactly that.
+   */
+  async ingestAndAggregate(events: readonly SensorEvent[], now: number): Promise<IngestOutcome> {
+    if (this.store.sqlite === null) {
+      const outcome = await this.ingest(events, now);
+      await this.drain();
+      return outcome;
+    }
+    if (events.length === 0) return { accepted: 0, duplicates: 0, sessions: 0 };
+    const newSessions = new Map<string, { token: string; events: SensorEvent[] }>();
+    const touched: string[] = [];
+    let outcome: IngestOutcome;
+    try {
+      outcome = await this.store.transaction(async (tx) => {
+        const stored = await this.ingestIn(tx, this.store.dialect, events, now, newSessions);
+        for (const [key, entry] of newSessions) this.remember(key, entry);
+        // SQLite's write lock (held since BEGIN IMMEDIATE) makes this transaction the only aggregator.
+        await this.aggregateChunk(
+          tx,
+          this.store.dialect,
+          touched,
+          Math.max(SESSIONS_PER_CHUNK, stored.sessions),
+        );
+        return stored;
+      });
+    } catch (error) {
+      for (const key of newSessions.keys()) this.forget(key);
+      throw error;
+    }
+    this.scorer.committed(touched);
+    await this.drain();
+    return outcome;
+  }
+
   private remember(key: string, entry: { token: string; events: readonly SensorEvent[] }): void {
     if (entry.events.length > FRESH_CACHE_EVENTS) return;
     this.forget(key);
@@ -650,9 +688,14 @@ export class EvidenceService {
   }
 
   /** Aggregates up to SESSIONS_PER_CHUNK pending sessions and clears their marks; returns how many. */
-  private async aggregateChunk(tx: DbExecutor, dialect: Dialect, touched: string[]): Promise<number> {
+  private async aggregateChunk(
+    tx: DbExecutor,
+    dialect: Dialect,
+    touched: string[],
+    limit = SESSIONS_PER_CHUNK,
+  ): Promise<number> {
     const sqlite = this.store.sqlite;
-    let pending = await nextPending(tx, sqlite, SESSIONS_PER_CHUNK);
+    let pending = await nextPending(tx, sqlite, limit);
     if (pending.length === 0) return 0;
     const sessionsBySensorMap = sessionsBySensor(pending);
     if (dialect === 'postgres') {
