@@ -154,13 +154,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   accessLog = options.logger ? (log.isLevelEnabled?.('info') ?? true) : false;
   app.decorate('checkFastLane', fastLane);
   // The evidence aggregator runs beside the app (decision 0630): sensor ingest only stores and marks.
-  app.addHook('onReady', (done) => {
+  // SQLite: WAL checkpoints on a background thread, out of the ingest answers' commits (decision 0631).
+  app.addHook('onReady', async () => {
     services.evidence.start({
       onError: (error) => app.log.error({ err: error }, 'evidence aggregation failed'),
     });
-    done();
+    await services.store.startWalCheckpointer();
   });
-  app.addHook('onClose', async () => services.evidence.stop());
+  app.addHook('onClose', async () => {
+    await services.evidence.stop();
+    await services.store.stopWalCheckpointer();
+  });
   app.decorateRequest('apiKey', null);
   // Callback-style (not async) hooks: they run on every request, and each promise costs on the hot path.
   app.addHook('onSend', (request, reply, payload, done) => {

@@ -18,6 +18,8 @@ import {
   deletePending,
   insertEvents,
   insertEvidenceIds,
+  insertSensorEvidenceIdsSqlite,
+  insertSessionEventsSqlite,
   lockSessions,
   nextPending,
   type PendingRow,
@@ -490,11 +492,13 @@ export class EvidenceService {
     }
     const candidates = [...unique.values()];
     const sqlite = this.store.sqlite;
-    const freshIndexes = await insertEvidenceIds(
-      tx,
-      sqlite,
-      candidates.map((e) => ({ source: e.sensor, id: e.id, ip: e.srcIp })),
-    );
+    const freshIndexes = sqlite
+      ? insertSensorEvidenceIdsSqlite(sqlite, candidates)
+      : await insertEvidenceIds(
+          tx,
+          null,
+          candidates.map((e) => ({ source: e.sensor, id: e.id, ip: e.srcIp })),
+        );
     const fresh = freshIndexes.map((i) => candidates[i]).filter((e): e is SensorEvent => e !== undefined);
     const duplicates = input.length - fresh.length;
     if (fresh.length === 0) return { accepted: 0, duplicates, sessions: 0 };
@@ -551,6 +555,12 @@ export class EvidenceService {
     }
 
     // 3. Raw telemetry, day-keyed for retention (SPEC §6).
+    if (sqlite) {
+      for (const [key, mark] of marks) {
+        insertSessionEventsSqlite(sqlite, sessionIp.get(key) ?? '', mark.events, utcDay, eventData);
+      }
+      return { accepted: fresh.length, duplicates, sessions: marks.size };
+    }
     await insertEvents(
       tx,
       sqlite,
@@ -565,7 +575,6 @@ export class EvidenceService {
         data: eventData(e),
       })),
     );
-    if (sqlite) return { accepted: fresh.length, duplicates, sessions: marks.size };
     const stored = new Map<string, PendingRow>();
     for (const row of await readPending(tx, sqlite, sessionsBySensor(marks.values()))) {
       stored.set(sessionKey(row.sensor, row.session), row);

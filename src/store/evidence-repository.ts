@@ -70,6 +70,38 @@ export async function insertEvidenceIds(
   return fresh;
 }
 
+/**
+ * SQLite: inserts the de-duplication keys of `events` (source = sensor) on the raw handle, inside the
+ * caller's transaction, and returns the events that were new — `insertEvidenceIds` without a row object
+ * per event.
+ */
+export function insertSensorEvidenceIdsSqlite(
+  sqlite: BetterSqlite3.Database,
+  events: readonly { sensor: string; id: string; srcIp: string }[],
+): number[] {
+  const statement = statements(sqlite).evidenceId;
+  const fresh: number[] = [];
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as { sensor: string; id: string; srcIp: string };
+    if (statement.run(e.sensor, e.id, e.srcIp).changes === 1) fresh.push(i);
+  }
+  return fresh;
+}
+
+/** SQLite: `insertEvents` for one session's events, columns passed straight to the prepared statement. */
+export function insertSessionEventsSqlite<
+  E extends { sensor: string; id: string; session: string; ts: number; type: string },
+>(
+  sqlite: BetterSqlite3.Database,
+  ip: string,
+  events: readonly E[],
+  day: (ts: number) => number,
+  data: (event: E) => string,
+): void {
+  const statement = statements(sqlite).event;
+  for (const e of events) statement.run(day(e.ts), e.sensor, e.id, e.session, ip, e.ts, e.type, data(e));
+}
+
 /** Stores raw events (SPEC §6 raw telemetry). Callers pass only events evidence_ids admitted as new. */
 export async function insertEvents(
   tx: DbExecutor,

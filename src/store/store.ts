@@ -3,6 +3,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, type Transaction } from 'kysely';
 import type { Database, Db, DbExecutor, Dialect } from './database.js';
 import { migrateToLatest, type OpenDatabase, openDatabase } from './open-database.js';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
 export class Store {
   readonly db: Db;
@@ -90,7 +91,27 @@ export class Store {
     }
   }
 
+  private checkpointer: Promise<WalCheckpointer | null> | null = null;
+
+  /**
+   * SQLite database file: runs WAL checkpoints on a background thread from now until `stopWalCheckpointer`
+   * or `close` (decision 0631), so that commits on the request path stay short. No-op otherwise.
+   */
+  startWalCheckpointer(): Promise<void> {
+    const path = this.sqlite?.name;
+    if (!this.sqlite || !path || path === ':memory:' || this.sqlite.memory) return Promise.resolve();
+    this.checkpointer ??= startWalCheckpointer(this.sqlite, path);
+    return this.checkpointer.then(() => {});
+  }
+
+  async stopWalCheckpointer(): Promise<void> {
+    const running = this.checkpointer;
+    this.checkpointer = null;
+    await (await running)?.stop();
+  }
+
   async close(): Promise<void> {
+    await this.stopWalCheckpointer();
     await this.opened.close();
   }
 }
