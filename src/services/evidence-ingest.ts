@@ -356,7 +356,7 @@ export class EvidenceService {
   /**
    * Events of sessions that were new when this process stored them (no pending mark, no stored raw event
    * of the session), by session key, until aggregated. Used only where it provably is the whole stored
-   * session (see `cachedSession`); oldest entries are dropped beyond FRESH_CACHE_EVENTS.
+   * session (see aggregateChunk); oldest entries are dropped beyond FRESH_CACHE_EVENTS.
    */
   private readonly fresh = new Map<string, { token: string; events: readonly SensorEvent[] }>();
   private freshEvents = 0;
@@ -470,9 +470,11 @@ export class EvidenceService {
     dialect: Dialect,
     input: readonly SensorEvent[],
     now: number,
-    /** Filled with the events of sessions this batch creates (none stored before; SQLite). */
+    /** Filled with the events of sessions this batch creates (SQLite: see ingestSqlite). */
     newSessions: Map<string, { token: string; events: SensorEvent[] }>,
   ): Promise<IngestOutcome> {
+    const sqlite = this.store.sqlite;
+    if (sqlite) return this.ingestSqlite(sqlite, input, now, newSessions);
     const sessionIp = new Map<string, string>();
     const touched: SensorEvent[] = [];
     for (const event of input) {
@@ -491,79 +493,19 @@ export class EvidenceService {
       if (!unique.has(key)) unique.set(key, event);
     }
     const candidates = [...unique.values()];
-    const sqlite = this.store.sqlite;
-    const freshIndexes = sqlite
-      ? insertSensorEvidenceIdsSqlite(sqlite, candidates)
-      : await insertEvidenceIds(
-          tx,
-          null,
-          candidates.map((e) => ({ source: e.sensor, id: e.id, ip: e.srcIp })),
-        );
+    const freshIndexes = await insertEvidenceIds(
+      tx,
+      null,
+      candidates.map((e) => ({ source: e.sensor, id: e.id, ip: e.srcIp })),
+    );
     const fresh = freshIndexes.map((i) => candidates[i]).filter((e): e is SensorEvent => e !== undefined);
     const duplicates = input.length - fresh.length;
     if (fresh.length === 0) return { accepted: 0, duplicates, sessions: 0 };
 
-    // 2. Pending marks: what the new events add, merged into any mark not yet aggregated.
-    const marks = new Map<
-      string,
-      { sensor: string; session: string; delta: PendingDelta; events: SensorEvent[] }
-    >();
-    for (const event of fresh) {
-      const key = sessionKey(event.sensor, event.session);
-      let mark = marks.get(key);
-      if (!mark) {
-        mark = { sensor: event.sensor, session: event.session, delta: newDelta(event.ts), events: [] };
-        marks.set(key, mark);
-      }
-      addEvent(mark.delta, event);
-      mark.events.push(event);
-    }
-    if (sqlite) {
-      // Most marks are new: insert first, and read and merge only where one was already pending.
-      const insert = sqliteStatement(
-        sqlite,
-        'insert into pending_sessions (sensor, session, ip, now, delta) values (?, ?, ?, ?, ?) on conflict (sensor, session) do nothing',
-      );
-      const read = sqliteStatement(
-        sqlite,
-        'select now, delta from pending_sessions where sensor = ? and session = ?',
-      );
-      const update = sqliteStatement(
-        sqlite,
-        'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
-      );
-      // Before this batch's raw rows are written: does the session have any stored event at all?
-      const anyStored = sqliteStatement(
-        sqlite,
-        'select 1 from events where sensor = ? and session = ? limit 1',
-      );
-      const token = `${this.processToken}:${++this.batches}`;
-      for (const [key, mark] of marks) {
-        mark.delta.o = token;
-        const delta = JSON.stringify(mark.delta);
-        if (insert.run(mark.sensor, mark.session, sessionIp.get(key) ?? '', now, delta).changes === 1) {
-          // A new session: its events are exactly this batch's (fresh-session cache, decision 0631).
-          if (anyStored.get(mark.sensor, mark.session) === undefined)
-            newSessions.set(key, { token, events: mark.events });
-          continue;
-        }
-        this.forget(key);
-        const before = read.get(mark.sensor, mark.session) as { now: number; delta: string };
-        mergeDelta(mark.delta, JSON.parse(before.delta) as PendingDelta);
-        update.run(Math.max(now, Number(before.now)), JSON.stringify(mark.delta), mark.sensor, mark.session);
-      }
-    }
-
-    // 3. Raw telemetry, day-keyed for retention (SPEC §6).
-    if (sqlite) {
-      for (const [key, mark] of marks) {
-        insertSessionEventsSqlite(sqlite, sessionIp.get(key) ?? '', mark.events, utcDay, eventData);
-      }
-      return { accepted: fresh.length, duplicates, sessions: marks.size };
-    }
+    // 2. Raw telemetry, day-keyed for retention (SPEC §6).
     await insertEvents(
       tx,
-      sqlite,
+      null,
       fresh.map((e) => ({
         day: utcDay(e.ts),
         sensor: e.sensor,
@@ -575,8 +517,20 @@ export class EvidenceService {
         data: eventData(e),
       })),
     );
+
+    // 3. Pending marks: what the new events add, merged into any mark not yet aggregated.
+    const marks = new Map<string, { sensor: string; session: string; delta: PendingDelta }>();
+    for (const event of fresh) {
+      const key = sessionKey(event.sensor, event.session);
+      let mark = marks.get(key);
+      if (!mark) {
+        mark = { sensor: event.sensor, session: event.session, delta: newDelta(event.ts) };
+        marks.set(key, mark);
+      }
+      addEvent(mark.delta, event);
+    }
     const stored = new Map<string, PendingRow>();
-    for (const row of await readPending(tx, sqlite, sessionsBySensor(marks.values()))) {
+    for (const row of await readPending(tx, null, sessionsBySensor(marks.values()))) {
       stored.set(sessionKey(row.sensor, row.session), row);
     }
     const rows: PendingRow[] = [];
@@ -591,8 +545,82 @@ export class EvidenceService {
         delta: JSON.stringify(mark.delta),
       });
     }
-    await writePending(tx, sqlite, rows);
+    await writePending(tx, null, rows);
     return { accepted: fresh.length, duplicates, sessions: marks.size };
+  }
+
+  /**
+   * `ingestIn` on SQLite, on the raw handle inside the caller's transaction: one pass over the batch
+   * de-duplicates (a key insert fails for an event stored before or earlier in the batch) and groups the
+   * new events by session; then per session the pending mark (inserted, or merged into one already
+   * pending) and the raw rows. Sessions new to the store go to `newSessions` (fresh-session cache).
+   */
+  private ingestSqlite(
+    sqlite: BetterSqlite3.Database,
+    input: readonly SensorEvent[],
+    now: number,
+    newSessions: Map<string, { token: string; events: SensorEvent[] }>,
+  ): IngestOutcome {
+    // Sessions in order of first appearance; a session's rows and mark carry its first event's address.
+    const groups = new Map<string, { sensor: string; session: string; ip: string; events: SensorEvent[] }>();
+    const fresh = insertSensorEvidenceIdsSqlite(sqlite, input);
+    let next = 0;
+    for (let i = 0; i < input.length; i++) {
+      const event = input[i] as SensorEvent;
+      const key = sessionKey(event.sensor, event.session);
+      let group = groups.get(key);
+      if (!group) {
+        group = { sensor: event.sensor, session: event.session, ip: event.srcIp, events: [] };
+        groups.set(key, group);
+      }
+      if (fresh[next] === i) {
+        group.events.push(event);
+        next++;
+      }
+    }
+    if (fresh.length === 0) return { accepted: 0, duplicates: input.length, sessions: 0 };
+
+    // Most marks are new: insert first, and read and merge only where one was already pending.
+    const insert = sqliteStatement(
+      sqlite,
+      'insert into pending_sessions (sensor, session, ip, now, delta) values (?, ?, ?, ?, ?) on conflict (sensor, session) do nothing',
+    );
+    const read = sqliteStatement(
+      sqlite,
+      'select now, delta from pending_sessions where sensor = ? and session = ?',
+    );
+    const update = sqliteStatement(
+      sqlite,
+      'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
+    );
+    // Before the session's raw rows are written: does it have any stored event at all?
+    const anyStored = sqliteStatement(
+      sqlite,
+      'select 1 from events where sensor = ? and session = ? limit 1',
+    );
+    const token = `${this.processToken}:${++this.batches}`;
+    let sessions = 0;
+    for (const [key, group] of groups) {
+      const events = group.events;
+      const first = events[0];
+      if (first === undefined) continue;
+      sessions++;
+      const delta = newDelta(first.ts);
+      for (const event of events) addEvent(delta, event);
+      delta.o = token;
+      if (insert.run(group.sensor, group.session, group.ip, now, JSON.stringify(delta)).changes === 1) {
+        // A new session: its events are exactly this batch's (fresh-session cache, decision 0631).
+        if (anyStored.get(group.sensor, group.session) === undefined) newSessions.set(key, { token, events });
+      } else {
+        this.forget(key);
+        const before = read.get(group.sensor, group.session) as { now: number; delta: string };
+        mergeDelta(delta, JSON.parse(before.delta) as PendingDelta);
+        update.run(Math.max(now, Number(before.now)), JSON.stringify(delta), group.sensor, group.session);
+      }
+      // Raw telemetry, day-keyed for retention (SPEC §6).
+      insertSessionEventsSqlite(sqlite, group.ip, events, utcDay, eventData);
+    }
+    return { accepted: fresh.length, duplicates: input.length - fresh.length, sessions };
   }
 
   /**
@@ -775,8 +803,8 @@ export class EvidenceService {
       for (const mark of pending) {
         const key = sessionKey(mark.sensor, mark.session);
         // The fresh-session cache holds the whole stored session when: its events were the session's
-        // first (checked at ingest), the session was never aggregated, every event marked since is one
-        // of them (the mark counts all), and none of them was purged since (the stored count).
+        // first (checked at ingest), the session was never aggregated, the mark is still the one that
+        // ingest wrote (token, event count: nothing merged since), and none was dropped (stored count).
         const cached = this.forget(key);
         const marked = addedBy.get(key);
         if (
