@@ -108,7 +108,7 @@ export function createServices(
     keys: new KeyService(store, config.tiers, clock),
     reports,
     bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
-    blacklist: new BlacklistService(store, config.allowlist),
+    blacklist: new BlacklistService(store, config.allowlist, { feeds: { scorer, benign, geo } }),
     reputation,
     evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog()), geo),
     retention,

@@ -374,6 +374,21 @@ function pendingSessions(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration 0010: feed CIDR listings (single = 0) read without a scan of the single-address listings,
+ * which a large feed holds by the hundred thousand: the blacklist reads every CIDR listing per request
+ * (decision 0703).
+ */
+const feedRangeIndex: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createIndex('feed_entries_single_idx')
+      .on('feed_entries')
+      .columns(['single', 'start_key'])
+      .execute();
+  },
+};
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -385,5 +400,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0007-score-updated-index': scoreUpdatedIndex,
     '0008-auth-windows': authWindows(dialect),
     '0009-pending-sessions': pendingSessions(dialect),
+    '0010-feed-range-index': feedRangeIndex,
   };
 }
