@@ -47,6 +47,8 @@ export class BulkReportService {
     private readonly allowlist: Parameters<typeof validateReport>[2],
     /** Write through raw prepared statements on SQLite (default); false keeps Kysely (tests compare). */
     private readonly rawSqlite = true,
+    /** Woken after a commit that marked IPs for TAXII publishing (decision 0852). */
+    private readonly outbox: { wake(): void } | null = null,
   ) {}
 
   /**
@@ -105,24 +107,27 @@ export class BulkReportService {
           errors.push({ row: item.row, ip: item.report.ip.text, error: over.message, code: over.code });
         }
         const stored = toStore.slice(0, outcome.granted);
-        // On SQLite the writes go through prepared statements on the store's one connection (which
-        // this transaction holds); PostgreSQL keeps Kysely's multi-row statements.
+        // On SQLite the writes go through the store's one connection (which this transaction holds),
+        // each reputation row written once with its score (decision 0852); PostgreSQL keeps Kysely's
+        // multi-row statements and a separate rescore. Either way the TAXII work is only marked here
+        // and published by the outbox after the commit.
         const sqlite = this.rawSqlite && this.store.dialect === 'sqlite' ? this.store.sqlite : null;
-        await this.reports.applyMany(
-          tx,
-          key,
-          stored.map((item) => item.report),
-          now,
-          sqlite,
-        );
-        await this.scorer.rescoreMany(
-          tx,
-          stored.map((item) => item.report.ip.text),
-          now,
-          sqlite,
-        );
+        const reports = stored.map((item) => item.report);
+        if (sqlite) {
+          await this.reports.applyAndScoreMany(tx, key, reports, now, sqlite, { defer: true });
+        } else {
+          await this.reports.applyMany(tx, key, reports, now, null);
+          await this.scorer.rescoreMany(
+            tx,
+            reports.map((report) => report.ip.text),
+            now,
+            null,
+            { defer: true },
+          );
+        }
         return outcome;
       });
+      this.outbox?.wake();
       errors.sort((a, b) => a.row - b.row);
       return {
         total: rows.length,

@@ -13,40 +13,51 @@ import {
   upsertContributorTotals,
   upsertDayReports,
   upsertReporters,
+  upsertReportProtocols,
 } from '../store/report-batch-repository.js';
+import {
+  insertReportsSqlite,
+  readReputationsForBulk,
+  reporterRowsSqlite,
+  writeReputationsOnce,
+} from '../store/report-batch-sqlite.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import { toNewReport, type ValidReport } from './report-input.js';
+import type { ReputationScorer, RescoreOptions, ScoringRow } from './reputation-scoring.js';
+
+/** What a batch of reports adds to the per-IP aggregates, one entry per conflict key, each list in IP order. */
+interface ReportPlan {
+  readonly ips: readonly string[];
+  readonly reporters: ReporterDelta[];
+  readonly contributor: ContributorDelta[];
+  readonly categories: { ip: string; category: string; count: number }[];
+  readonly days: { ip: string; day: number; reports: number }[];
+  /** Reports naming a protocol add to that protocol's `events` (decision 0601), as ReportService.apply does. */
+  readonly protocols: { ip: string; protocol: string; events: number }[];
+}
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Writes `reports` (in order) by one reporter with trust `trust`, with exactly the aggregates that applying
- * them one by one with ReportService.apply would leave: first/last seen widened, one reporter row per IP
- * whose weight follows the same ramp and is never lowered, each category counted once per report, day
- * counts by reportedAt day, last_reported_at the maximum. The caller holds the IP locks and rescores.
- * `sqlite` (the raw connection `tx` is on, SQLite only) writes row by row through prepared statements.
+ * Sums `reports` (in order) by one reporter with trust `trust` into exactly the aggregate changes that
+ * applying them one by one with ReportService.apply would make: first/last seen widened, one reporter row
+ * per IP whose weight follows the same ramp and is never lowered, each category counted once per report,
+ * day counts by reportedAt day, protocol events, last_reported_at the maximum. `stored` holds this
+ * reporter's existing rows for the IPs.
  */
-export async function applyReports(
-  tx: DbExecutor,
+function planReports(
   keyId: string,
   trust: number,
   policy: ScoringPolicy,
   reports: readonly ValidReport[],
-  now: number,
-  sqlite: BetterSqlite3.Database | null = null,
-  geo: GeoLookup = NO_GEO,
-): Promise<void> {
-  if (reports.length === 0) return;
-  await insertReports(
-    tx,
-    reports.map((report) => toNewReport(report, keyId, now)),
-    sqlite,
-  );
-
-  const ips = [...new Set(reports.map((r) => r.ip.text))];
-  const stored = await reporterRows(tx, keyId, ips);
+  stored: ReadonlyMap<string, { reports: number; weight: number }>,
+  geo: GeoLookup,
+): ReportPlan {
   const reporters = new Map<string, ReporterDelta & { initialWeight: number; isNew: boolean }>();
   const totals = new Map<string, ContributorDelta>();
   const categories = new Map<string, { ip: string; category: string; count: number }>();
   const days = new Map<string, { ip: string; day: number; reports: number }>();
+  const protocols = new Map<string, { ip: string; protocol: string; events: number }>();
 
   for (const report of reports) {
     const ip = report.ip.text;
@@ -95,6 +106,12 @@ export async function applyReports(
     const dayEntry = days.get(dayKey);
     if (dayEntry) dayEntry.reports++;
     else days.set(dayKey, { ip, day, reports: 1 });
+    if (report.protocol !== null) {
+      const protocolKey = `${ip}\u0000${report.protocol}`;
+      const protocolEntry = protocols.get(protocolKey);
+      if (protocolEntry) protocolEntry.events++;
+      else protocols.set(protocolKey, { ip, protocol: report.protocol, events: 1 });
+    }
   }
 
   const contributor: ContributorDelta[] = [];
@@ -109,19 +126,100 @@ export async function applyReports(
   }
   // Each aggregate row is written once, so the order is free: IP order walks the primary-key B-trees
   // page after page instead of at random (about twice as fast at 10,000 rows on a large table).
-  const byIp = <T extends { ip: string }>(list: T[]) =>
-    list.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
-  await upsertContributorTotals(
+  const byIp = <T extends { ip: string }>(list: T[]) => list.sort((a, b) => byText(a.ip, b.ip));
+  return {
+    ips: [...totals.keys()].sort(byText),
+    reporters: byIp([...reporters.values()].map(({ initialWeight: _w, isNew: _n, ...delta }) => delta)),
+    contributor: contributor.sort((a, b) => byText(a.ip.text, b.ip.text)),
+    categories: byIp([...categories.values()]),
+    days: byIp([...days.values()]),
+    protocols: byIp([...protocols.values()]),
+  };
+}
+
+/**
+ * Writes `reports` (in order) by one reporter with trust `trust`, with exactly the aggregates that applying
+ * them one by one with ReportService.apply would leave (see planReports). The caller holds the IP locks
+ * and rescores. `sqlite` (the raw connection `tx` is on, SQLite only) writes row by row through prepared
+ * statements.
+ */
+export async function applyReports(
+  tx: DbExecutor,
+  keyId: string,
+  trust: number,
+  policy: ScoringPolicy,
+  reports: readonly ValidReport[],
+  now: number,
+  sqlite: BetterSqlite3.Database | null = null,
+  geo: GeoLookup = NO_GEO,
+): Promise<void> {
+  if (reports.length === 0) return;
+  await insertReports(
     tx,
-    contributor.sort((a, b) => (a.ip.text < b.ip.text ? -1 : a.ip.text > b.ip.text ? 1 : 0)),
-    now,
+    reports.map((report) => toNewReport(report, keyId, now)),
     sqlite,
   );
-  await upsertReporters(
-    tx,
-    byIp([...reporters.values()].map(({ initialWeight: _w, isNew: _n, ...delta }) => delta)),
-    sqlite,
-  );
-  await upsertCategories(tx, byIp([...categories.values()]), sqlite);
-  await upsertDayReports(tx, byIp([...days.values()]), sqlite);
+  const ips = [...new Set(reports.map((r) => r.ip.text))];
+  const plan = planReports(keyId, trust, policy, reports, await reporterRows(tx, keyId, ips), geo);
+  await upsertContributorTotals(tx, plan.contributor, now, sqlite);
+  await upsertReporters(tx, plan.reporters, sqlite);
+  await upsertCategories(tx, plan.categories, sqlite);
+  await upsertDayReports(tx, plan.days, sqlite);
+  await upsertReportProtocols(tx, plan.protocols, sqlite);
+}
+
+/**
+ * applyReports followed by ReputationScorer.rescoreMany, in one pass on SQLite's raw connection (decision
+ * 0852): the IPs' rows are read first (only the columns the update and the score need), the new aggregates
+ * and scores computed in memory, and each reputation row written ONCE (aggregates and score together)
+ * instead of an upsert and then a score update, so each of its indexes changes at most once. Stores exactly
+ * what applyReports + rescoreMany store; the listeners run (or, with `defer`, record) as rescoreMany's do.
+ */
+export async function applyAndScoreSqlite(
+  tx: DbExecutor,
+  sqlite: BetterSqlite3.Database,
+  scorer: ReputationScorer,
+  keyId: string,
+  trust: number,
+  policy: ScoringPolicy,
+  reports: readonly ValidReport[],
+  now: number,
+  geo: GeoLookup,
+  options: RescoreOptions,
+): Promise<void> {
+  if (reports.length === 0) return;
+  insertReportsSqlite(sqlite, reports, keyId, now);
+  const distinct = [...new Set(reports.map((r) => r.ip.text))];
+  const plan = planReports(keyId, trust, policy, reports, reporterRowsSqlite(sqlite, keyId, distinct), geo);
+  const before = readReputationsForBulk(sqlite, plan.ips);
+
+  const scoring: ScoringRow[] = plan.contributor.map((delta) => {
+    const old = before.get(delta.ip.text);
+    return {
+      ip: delta.ip.text,
+      ip_key: delta.ip.key,
+      ip_version: delta.ip.version,
+      sessions: old ? old.sessions : 0,
+      // The same double addition the upsert's `contributor_weight + excluded.contributor_weight` does.
+      contributor_weight: old ? old.contributorWeight + delta.weight : delta.weight,
+    };
+  });
+  const scores = await scorer.scoreMany(tx, scoring, sqlite);
+  const changed: { ip: string; score: number; before: number }[] = [];
+  for (const delta of plan.contributor) {
+    const ip = delta.ip.text;
+    const computed = scores.get(ip);
+    const old = before.get(ip);
+    if (!computed) continue;
+    const priorScore = old ? old.score : 0;
+    if (computed.score !== priorScore || computed.maxSeverity !== (old ? old.maxSeverity : 0)) {
+      changed.push({ ip, score: computed.score, before: priorScore });
+    }
+  }
+  writeReputationsOnce(sqlite, plan.contributor, before, scores, now);
+  await upsertReporters(tx, plan.reporters, sqlite);
+  await upsertCategories(tx, plan.categories, sqlite);
+  await upsertDayReports(tx, plan.days, sqlite);
+  await upsertReportProtocols(tx, plan.protocols, sqlite);
+  await scorer.settleMany(tx, plan.ips, changed, now, { ...options, sqlite });
 }
