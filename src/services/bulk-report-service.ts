@@ -79,7 +79,8 @@ export class BulkReportService {
     let charged = 0;
     let duplicates = 0;
     try {
-      const quota = await this.store.transaction(async (tx) => {
+      // The commit leaves SQLite's WAL checkpoint to the outbox runner, after the response (decision 0852).
+      const quota = await this.store.transactionWithoutCheckpoint(async (tx) => {
         // Lock every IP up front in one order, before any rescore takes the TAXII clock: two bulk
         // requests sharing IPs cannot deadlock. Then everything is set-based (a few statements per 500 rows).
         const ips = [...new Set(valid.map((v) => v.report.ip.text))].sort();

@@ -60,6 +60,8 @@ export class TaxiiOutbox {
     const next = this.chain.then(async () => {
       this.queued = null;
       await this.publishPending();
+      // Bulk reports commit without SQLite's automatic checkpoint; it runs here, after their responses.
+      await this.store.checkpoint();
     });
     this.queued = next;
     this.chain = next.catch(() => {});

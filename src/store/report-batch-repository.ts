@@ -113,7 +113,7 @@ export interface ReporterDelta {
 }
 
 /** Each (ip, reporter) at most once per call (one conflict key per statement, as PostgreSQL requires). */
-const REPORTER_CONFLICT = `on conflict (ip, reporter_id) do update set
+export const REPORTER_CONFLICT = `on conflict (ip, reporter_id) do update set
   reports = reputation_reporters.reports + excluded.reports,
   weight = excluded.weight,
   last_reported_at = case when excluded.last_reported_at > reputation_reporters.last_reported_at then excluded.last_reported_at else reputation_reporters.last_reported_at end`;

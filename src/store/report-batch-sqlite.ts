@@ -1,7 +1,12 @@
 // Bulk report on SQLite's raw connection (decision 0852): set reads through json_each, each reputation row written once.
 import type BetterSqlite3 from 'better-sqlite3';
 import { utcDay } from '../core/time.js';
-import { type ContributorDelta, contributorRow } from './report-batch-repository.js';
+import {
+  type ContributorDelta,
+  contributorRow,
+  REPORTER_CONFLICT,
+  type ReporterDelta,
+} from './report-batch-repository.js';
 import { reportRow } from './reports-repository.js';
 import { sqliteInsertObjects, sqliteStatement } from './sqlite-rows.js';
 
@@ -99,6 +104,8 @@ export function reporterRowsSqlite(
 
 /** What the single write and the score need of an existing reputation row. */
 export interface BulkReputationBefore {
+  /** SQLite's rowid of the row: the update goes straight to the table B-tree, not through the ip index. */
+  readonly rowid: number;
   readonly score: number;
   readonly maxSeverity: number;
   readonly sessions: number;
@@ -114,13 +121,14 @@ export function readReputationsForBulk(
   if (ips.length === 0) return out;
   const rows = sqliteStatement(
     sqlite,
-    `select r.ip, r.score, r.max_severity, r.sessions, r.contributor_weight from json_each(?) as j
+    `select r.ip, r.rowid, r.score, r.max_severity, r.sessions, r.contributor_weight from json_each(?) as j
       join reputations as r on r.ip = j.value`,
   )
     .raw()
-    .all(JSON.stringify(ips)) as [string, number, number, number, number][];
-  for (const [ip, score, maxSeverity, sessions, contributorWeight] of rows) {
+    .all(JSON.stringify(ips)) as [string, number, number, number, number, number][];
+  for (const [ip, rowid, score, maxSeverity, sessions, contributorWeight] of rows) {
     out.set(ip, {
+      rowid: Number(rowid),
       score: Number(score),
       maxSeverity: Number(maxSeverity),
       sessions: Number(sessions),
@@ -149,14 +157,15 @@ export function writeReputationsOnce(
       contributor_weight = contributor_weight + ?,
       last_reported_at = case when last_reported_at is null or last_reported_at < ? then ? else last_reported_at end,
       country_code = coalesce(country_code, ?), asn = coalesce(asn, ?), asn_org = coalesce(asn_org, ?),
-      score = ?, score_raw = ?, max_severity = ?, score_updated_at = ? where ip = ?`,
+      score = ?, score_raw = ?, max_severity = ?, score_updated_at = ? where rowid = ?`,
   );
   const inserts: Record<string, unknown>[] = [];
   for (const d of deltas) {
     const ip = d.ip.text;
     const computed = scores.get(ip);
     if (!computed) throw new Error(`writeReputationsOnce: no score for ${ip}`);
-    if (!before.has(ip)) {
+    const old = before.get(ip);
+    if (!old) {
       inserts.push({
         ...contributorRow(d, now),
         score: computed.score,
@@ -180,8 +189,63 @@ export function writeReputationsOnce(
       computed.raw,
       computed.maxSeverity,
       now,
-      ip,
+      old.rowid,
     );
   }
   sqliteInsertObjects(sqlite, 'reputations', inserts);
+}
+
+/**
+ * The per-IP aggregate upserts of a bulk report (the same conflict clauses as upsertReporters,
+ * upsertCategories, upsertDayReports and upsertReportProtocols): reporter rows carry a float weight, so
+ * they are bound row by row; the others hold only integers and known-safe text (IP, category name,
+ * validated protocol) and go in one `insert … select from json_each(?)` statement each.
+ */
+export function upsertBulkAggregatesSqlite(
+  sqlite: BetterSqlite3.Database,
+  aggregates: {
+    readonly reporters: readonly ReporterDelta[];
+    readonly categories: readonly { ip: string; category: string; count: number }[];
+    readonly days: readonly { ip: string; day: number; reports: number }[];
+    readonly protocols: readonly { ip: string; protocol: string; events: number }[];
+  },
+): void {
+  const reporter = sqliteStatement(
+    sqlite,
+    `insert into reputation_reporters (ip, reporter_id, reports, weight, first_reported_at, last_reported_at)
+      values (?, ?, ?, ?, ?, ?) ${REPORTER_CONFLICT}`,
+  );
+  for (const d of aggregates.reporters) {
+    reporter.run(d.ip, d.reporterId, d.reports, d.weight, d.firstReportedAt, d.lastReportedAt);
+  }
+  const fromJson = (table: string, columns: string, conflict: string, rows: unknown[][]) => {
+    if (rows.length === 0) return;
+    const picks = columns
+      .split(', ')
+      .map((_, i) => `j.value ->> ${i}`)
+      .join(', ');
+    // `where true` keeps SQLite from reading ON CONFLICT as a join constraint of the SELECT.
+    sqliteStatement(
+      sqlite,
+      `insert into ${table} (${columns}) select ${picks} from json_each(?) as j where true ${conflict}`,
+    ).run(JSON.stringify(rows));
+  };
+  fromJson(
+    'reputation_categories',
+    'ip, category, count',
+    'on conflict (ip, category) do update set count = reputation_categories.count + excluded.count',
+    aggregates.categories.map((d) => [d.ip, d.category, d.count]),
+  );
+  fromJson(
+    'reputation_days',
+    'ip, day, reports, sessions, events',
+    'on conflict (ip, day) do update set reports = reputation_days.reports + excluded.reports',
+    aggregates.days.map((d) => [d.ip, d.day, d.reports, 0, 0]),
+  );
+  fromJson(
+    'reputation_protocols',
+    'ip, protocol, sessions, events',
+    'on conflict (ip, protocol) do update set events = reputation_protocols.events + excluded.events',
+    aggregates.protocols.map((d) => [d.ip, d.protocol, 0, d.events]),
+  );
 }
