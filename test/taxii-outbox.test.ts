@@ -25,11 +25,11 @@ for (const engine of ENGINES) {
     const ips = (block: number, count: number) =>
       Array.from({ length: count }, (_, i) => `45.${block}.${Math.floor(i / 250)}.${(i % 250) + 1}`);
 
-    const bulk = async (list: string[]) => {
+    const bulk = async (list: string[], by = key) => {
       const res = await t.app.inject({
         method: 'POST',
         url: '/v1/key/bulk-report',
-        headers: bearer(key),
+        headers: bearer(by),
         payload: { reports: list.map((ip) => ({ ip, category: 'brute_force', protocol: 'ssh' })) },
       });
       assert.equal(res.statusCode, 200, res.body);
@@ -147,6 +147,25 @@ for (const engine of ENGINES) {
       const versions = await feedVersions([...first, ...second]);
       assert.deepEqual(versions.map((v) => v.ip).sort(), [...first, ...second].sort());
       assert.equal(await countPendingTaxii(t.store.db), 0);
+    });
+
+    it('dates each version at its report, and gives an IP two reports marked one version', async () => {
+      const early = ips(8, 30);
+      const late = ips(9, 30);
+      const shared = early[0] ?? '';
+      const earlyAt = t.clock.now();
+      await bulk(early);
+      t.clock.advance(60_000);
+      const lateAt = t.clock.now();
+      // Another key, so the shared IP's second report is not merged (SPEC §3.3) and its score moves.
+      await bulk([shared, ...late], await t.key('unlimited'));
+      await t.services.taxiiOutbox.drain();
+      const versions = await feedVersions([...early, ...late]);
+      assert.equal(versions.length, early.length + late.length);
+      const modified = new Map(versions.map((v) => [v.ip, Date.parse(v.modified)]));
+      for (const ip of early.slice(1)) assert.equal(modified.get(ip), earlyAt, ip);
+      for (const ip of [shared, ...late]) assert.equal(modified.get(ip), lateAt, ip);
+      assert.equal(versions.find((v) => v.ip === shared)?.confidence, (await check(shared)).confidenceLevel);
     });
 
     it('publishes pending marks when the runner starts (marks left by a stopped process)', async () => {

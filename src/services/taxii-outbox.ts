@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { DbExecutor } from '../store/database.js';
 import { clearPendingTaxii, markPendingTaxii, readPendingTaxii } from '../store/pending-taxii-repository.js';
 import { getReputations, lockIps } from '../store/report-batch-repository.js';
+import type { ReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import type { TaxiiService } from './taxii-service.js';
 
@@ -139,22 +140,31 @@ export class TaxiiOutbox {
       if (dialect === 'postgres') {
         await sql`select pg_advisory_xact_lock(hashtextextended(${PUBLISHER_LOCK}, 7462))`.execute(tx);
       }
-      const marks = await readPendingTaxii(tx);
+      let marks = await readPendingTaxii(tx);
       if (marks.length === 0) return 0;
       const ips = marks.map((mark) => mark.ip);
       await lockIps(tx, dialect, ips);
-      // The versions say when the scores changed: the latest report time among the marks.
-      const now = marks.reduce((latest, mark) => Math.max(latest, mark.now), 0);
+      if (dialect === 'postgres') {
+        // A report may have moved a mark's time between the read and the locks: read them again.
+        const taken = new Set(ips);
+        marks = (await readPendingTaxii(tx)).filter((mark) => taken.has(mark.ip));
+      }
       const rows = await getReputations(tx, ips);
+      // Published per report time, oldest first (as the reports would have published them in their own
+      // transactions: commit order, IP order within one), so `modified` is when the score changed. An IP
+      // marked by several reports before this drain has one mark, with the latest time: one version.
       // A purged IP has no row (retention revoked its indicator already): only its mark is cleared.
-      await this.taxii.publishMany(
-        tx,
-        ips.flatMap((ip) => {
-          const row = rows.get(ip);
-          return row ? [row] : [];
-        }),
-        now,
-      );
+      const byTime = new Map<number, ReputationRow[]>();
+      for (const mark of marks) {
+        const row = rows.get(mark.ip);
+        if (!row) continue;
+        const group = byTime.get(mark.now);
+        if (group) group.push(row);
+        else byTime.set(mark.now, [row]);
+      }
+      for (const now of [...byTime.keys()].sort((a, b) => a - b)) {
+        await this.taxii.publishMany(tx, byTime.get(now) ?? [], now);
+      }
       await clearPendingTaxii(tx, ips);
       return marks.length;
     });
