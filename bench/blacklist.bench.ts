@@ -227,6 +227,8 @@ try {
   // bench drains it after each run, outside the timed request, and reports how long that took.
   const publish = { label: 'TAXII drain after', work: () => services.taxiiOutbox.drain() };
   await app.ready();
+  // No background work inside a timed request or beside the raw baseline's write transaction.
+  await services.evidence.stop();
   await services.taxiiOutbox.stop(); // no background drain inside a timed request
 
   // Baseline for the bulk runs: 10,000 `reports` rows (the raw telemetry alone, no aggregates, no
