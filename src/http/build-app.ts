@@ -160,7 +160,17 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     });
     done();
   });
-  app.addHook('onClose', async () => services.evidence.stop());
+  // Bulk reports' TAXII versions are published right after their commit (decision 0852).
+  app.addHook('onReady', (done) => {
+    services.taxiiOutbox.start({
+      onError: (error) => app.log.error({ err: error }, 'TAXII publishing failed'),
+    });
+    done();
+  });
+  app.addHook('onClose', async () => {
+    await services.evidence.stop();
+    await services.taxiiOutbox.stop();
+  });
   app.decorateRequest('apiKey', null);
   // Callback-style (not async) hooks: they run on every request, and each promise costs on the hot path.
   app.addHook('onSend', (request, reply, payload, done) => {

@@ -389,6 +389,25 @@ const feedRangeIndex: Migration = {
   },
 };
 
+/**
+ * Migration 0011: IPs whose score a bulk report changed and whose TAXII versions are not yet published
+ * (decision 0852). Written in the report's transaction, cleared by the publisher in the transaction that
+ * publishes them; `now` is the latest report time that marked the IP (the versions' `modified`).
+ */
+function pendingTaxii(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('pending_taxii')
+        .addColumn('ip', 'text', (c) => c.primaryKey())
+        .addColumn('now', t.bigint, (c) => c.notNull())
+        .$call((builder) => (dialect === 'sqlite' ? builder.modifyEnd(sql`without rowid`) : builder))
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -401,5 +420,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0008-auth-windows': authWindows(dialect),
     '0009-pending-sessions': pendingSessions(dialect),
     '0010-feed-range-index': feedRangeIndex,
+    '0011-pending-taxii': pendingTaxii(dialect),
   };
 }
