@@ -88,11 +88,23 @@ function variantOf(options: CheckOptions): string {
   return options.ignoreWhitelist ? 'ti' : 'tw';
 }
 
+/** One cached answer; the JSON text and its UTF-8 length are filled in when first sent as JSON. */
+interface CachedCheck {
+  readonly result: CheckResult;
+  readonly until: number;
+  readonly day: number;
+  json: string | undefined;
+  bytes: number;
+}
+
+/** A cached answer as sent: the JSON text and its length in bytes (Content-Length). */
+export interface CachedJson {
+  readonly json: string;
+  readonly bytes: number;
+}
+
 export class ReputationService {
-  private readonly cache = new Map<
-    string,
-    Map<string, { result: CheckResult; until: number; day: number; json?: string }>
-  >();
+  private readonly cache = new Map<string, Map<string, CachedCheck>>();
 
   constructor(
     private readonly store: Store,
@@ -126,18 +138,23 @@ export class ReputationService {
       variants = new Map();
       this.cache.set(ip.text, variants);
     }
-    variants.set(variant, { result, until: wallNow + CHECK_CACHE_TTL_MS, day });
+    variants.set(variant, { result, until: wallNow + CHECK_CACHE_TTL_MS, day, json: undefined, bytes: 0 });
     return { ...result };
   }
 
   /** The cached JSON answer when one is fresh (synchronous, for the hot path); undefined otherwise. */
   cachedJson(ip: IpAddress, options: CheckOptions, now: number): string | undefined {
+    return this.cachedAnswer(ip, options, now)?.json;
+  }
+
+  /** As `cachedJson`, with the answer's length in bytes, measured once when it was serialised. */
+  cachedAnswer(ip: IpAddress, options: CheckOptions, now: number): CachedJson | undefined {
     if (options.maxAgeDays !== null) return undefined;
     const variant = variantOf(options);
     const entry = this.cache.get(ip.text)?.get(variant);
     if (entry === undefined || entry.json === undefined) return undefined;
     if (entry.until <= Date.now() || entry.day !== utcDay(now)) return undefined;
-    return entry.json;
+    return entry as CachedJson;
   }
 
   /**
@@ -155,7 +172,10 @@ export class ReputationService {
       // Invalidated while computing (new evidence for this IP): serialise the answer just computed.
       if (entry === undefined) return JSON.stringify(result);
     }
-    entry.json ??= JSON.stringify(entry.result);
+    if (entry.json === undefined) {
+      entry.json = JSON.stringify(entry.result);
+      entry.bytes = Buffer.byteLength(entry.json);
+    }
     return entry.json;
   }
 
