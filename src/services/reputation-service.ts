@@ -105,6 +105,15 @@ export interface CachedJson {
 
 export class ReputationService {
   private readonly cache = new Map<string, Map<string, CachedCheck>>();
+  /**
+   * Invalidations while answers are being computed: an answer whose IP (or everything) was invalidated
+   * after its computation started may predate the new evidence, so it is returned but not cached.
+   * `touched` holds the sequence number of each IP's last invalidation, only while computations run.
+   */
+  private sequence = 0;
+  private allTouchedAt = 0;
+  private readonly touched = new Map<string, number>();
+  private computing = 0;
 
   constructor(
     private readonly store: Store,
@@ -112,12 +121,16 @@ export class ReputationService {
     private readonly benign: BenignSources,
     private readonly geo: GeoLookup = NO_GEO,
   ) {
-    scorer.onTouched((ip) => this.cache.delete(ip));
+    scorer.onTouched((ip) => {
+      this.cache.delete(ip);
+      if (this.computing > 0) this.touched.set(ip, ++this.sequence);
+    });
   }
 
   /** Drops every cached answer (whitelist or feed changes that affect many IPs). */
   invalidateAll(): void {
     this.cache.clear();
+    this.allTouchedAt = ++this.sequence;
   }
 
   /**
@@ -131,7 +144,18 @@ export class ReputationService {
     const wallNow = Date.now();
     const hit = this.cache.get(ip.text)?.get(variant);
     if (hit && hit.until > wallNow && hit.day === day) return { ...hit.result };
-    const result = await this.compute(ip, options, now);
+    const started = this.sequence;
+    this.computing += 1;
+    let result: CheckResult;
+    try {
+      result = await this.compute(ip, options, now);
+    } finally {
+      this.computing -= 1;
+    }
+    const invalidated = this.allTouchedAt > started || (this.touched.get(ip.text) ?? 0) > started;
+    if (this.computing === 0) this.touched.clear();
+    // Evidence for this IP was written while computing: the next check computes again.
+    if (invalidated) return result;
     if (this.cache.size >= CHECK_CACHE_CAPACITY) this.cache.clear();
     let variants = this.cache.get(ip.text);
     if (!variants) {
