@@ -286,10 +286,18 @@ export class ReservingQuotaCounter implements QuotaCounter {
     return usage;
   }
 
-  /** Returns every unused unit now (tests, shutdown). */
-  async flush(): Promise<void> {
+  /** Resolves once no reservation, top-up or return is in flight for any pool (tests, flush). */
+  async settled(): Promise<void> {
     for (const pool of this.allPools()) {
       // A top-up may land (or start another) while waiting: wait until the pool is idle.
+      while (pool.busy !== null) await pool.busy;
+    }
+  }
+
+  /** Returns every unused unit now (tests, shutdown). */
+  async flush(): Promise<void> {
+    await this.settled();
+    for (const pool of this.allPools()) {
       while (pool.busy !== null) await pool.busy;
       this.giveBack(pool);
     }
