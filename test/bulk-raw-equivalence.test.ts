@@ -78,6 +78,7 @@ describe('bulk report: raw SQLite writes store what the Kysely writes store', {
       reporters: await read('reputation_reporters', 'ip, reporter_id'),
       categories: await read('reputation_categories', 'ip, category'),
       days: await read('reputation_days', 'ip, day'),
+      protocols: await read('reputation_protocols', 'ip, protocol'),
       reports: await read('reports', 'ip, id'),
       versions: await read('taxii_versions', 'ip, date_added_us'),
     };
@@ -96,8 +97,11 @@ describe('bulk report: raw SQLite writes store what the Kysely writes store', {
     const auth = await t.services.keys.authenticate(keySecret);
     assert.ok(auth.ok);
     for (let round = 0; round < 2; round++) {
+      // Each bulk report's TAXII versions are published by the outbox (decision 0852): drained after each.
       const a = await t.services.bulkReports.report(auth.key, rows(1, round), t.clock.now());
+      await t.services.taxiiOutbox.drain();
       const b = await kysely.report(auth.key, rows(2, round), t.clock.now());
+      await t.services.taxiiOutbox.drain();
       // Same key, so the quota counter differs (it counts both); everything else must agree.
       assert.deepEqual({ ...a, quota: null }, { ...b, quota: null });
       assert.equal(b.quota.used - a.quota.used, b.quota.granted);

@@ -9,6 +9,7 @@ interface Row {
   categories: string;
   timestamp: string;
   comment: string;
+  protocol?: string;
 }
 
 /** The same report sequence for two disjoint address blocks (`block` 1 or 2). */
@@ -26,6 +27,8 @@ function rows(block: number, round: number): Row[] {
         // Days apart and out of order, so day counts and max(last_reported_at) are exercised.
         timestamp: new Date(base - ((i * 7 + r * 31 + round * 13) % 96) * 3_600_000).toISOString(),
         comment: `row ${r}`,
+        // Reports naming a protocol count as that protocol's events (decision 0601), in both paths.
+        ...(i % 3 === 2 ? {} : { protocol: i % 3 === 0 ? 'ssh' : 'http' }),
       });
     }
   }
@@ -105,9 +108,26 @@ for (const engine of ENGINES) {
         .orderBy('ip')
         .orderBy('day')
         .execute();
+      const protocols = await t.store.db
+        .selectFrom('reputation_protocols')
+        .selectAll()
+        .where('ip', 'like', `${prefix}%`)
+        .orderBy('ip')
+        .orderBy('protocol')
+        .execute();
       const reports = await t.store.db
         .selectFrom('reports')
-        .select(['ip', 'key_id', 'category', 'categories', 'comment', 'reported_at', 'received_at', 'day'])
+        .select([
+          'ip',
+          'key_id',
+          'category',
+          'categories',
+          'protocol',
+          'comment',
+          'reported_at',
+          'received_at',
+          'day',
+        ])
         .where('ip', 'like', `${prefix}%`)
         .orderBy('ip')
         .orderBy('id')
@@ -119,11 +139,12 @@ for (const engine of ENGINES) {
         reporters: norm(reporters),
         categories: norm(categories),
         days: norm(days),
+        protocols: norm(protocols),
         reports: norm(reports),
       };
     };
 
-    it('gives the same reputations, reporter weights, category, day and report rows', async () => {
+    it('gives the same reputations, reporter weights, category, day, protocol and report rows', async () => {
       for (let round = 0; round < 2; round++) {
         for (const [k, key] of keys.entries()) {
           const one = rows(1, round + k);
@@ -140,6 +161,8 @@ for (const engine of ENGINES) {
       assert.deepEqual(b.reporters, a.reporters);
       assert.deepEqual(b.categories, a.categories);
       assert.deepEqual(b.days, a.days);
+      assert.deepEqual(b.protocols, a.protocols);
+      assert.ok(a.protocols.length > 0, 'reports named protocols');
       assert.deepEqual(b.reports, a.reports);
       const positive = a.reputations.filter((r) => Number((r as Record<string, unknown>).score) > 0);
       assert.ok(positive.length > 0, 'some scores moved');

@@ -156,6 +156,61 @@ for (const engine of ENGINES) {
       assert.equal(await sharedCount(storeA, key2), 4);
     });
 
+    it('tops a running-low block up in the background, so a steady stream never runs out', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      const reserved = () =>
+        counter.consumeReserved({
+          keyId: key,
+          counter: 'lookups',
+          units: 1,
+          limit: null,
+          now: NOW,
+          partial: false,
+        });
+      await one(counter, key, null); // exact: learns the shared count
+      await one(counter, key, null); // reserves the first block
+      for (let i = 3; i <= 1_000; i++) {
+        assert.deepEqual(reserved(), { granted: 1, used: i, limit: null }, `charge ${i}`);
+        // Now and then the store answers what is in flight, as between requests (a top-up starts at 16
+        // left, so 8 charges between round trips never find the block empty).
+        if (i % 8 === 0) await counter.settled();
+        if (i % 100 === 0) {
+          const stored = await sharedCount(storeA, key);
+          assert.ok(
+            stored >= i && stored <= i + 64,
+            `at ${i}: stored ${stored}, never more than one block ahead`,
+          );
+        }
+      }
+      await counter.flush();
+      assert.equal(await sharedCount(storeA, key), 1_000);
+    });
+
+    it('returns the units of a top-up that lands after its pool was replaced', async () => {
+      const counter = reserving(storeA, { idleReturnMs: 60_000 });
+      const key = nextKey();
+      await one(counter, key, null);
+      await one(counter, key, null); // a block of 64: 63 left
+      for (let i = 0; i < 47; i++) {
+        // the last of these leaves 16 and starts a top-up, not awaited here
+        const outcome = counter.consumeReserved({
+          keyId: key,
+          counter: 'lookups',
+          units: 1,
+          limit: null,
+          now: NOW,
+          partial: false,
+        });
+        assert.equal(outcome?.granted, 1);
+      }
+      const tomorrow = NOW + DAY_MS;
+      assert.deepEqual(await one(counter, key, null, tomorrow), { granted: 1, used: 1, limit: null });
+      await counter.flush();
+      assert.equal(await sharedCount(storeA, key, NOW), 49, 'only the units handed out stay counted');
+      assert.equal(await sharedCount(storeA, key, tomorrow), 1);
+    });
+
     it('passes multi-unit and partial charges straight through, counting them in the same view', async () => {
       const counter = reserving(storeA, { idleReturnMs: 60_000 });
       const key = nextKey();

@@ -111,6 +111,61 @@ describe('vakt serve on SQLite (processes)', () => {
     }
   });
 
+  it('keeps a bulk report acknowledged just before kill -9, and publishes its TAXII versions after restart', async () => {
+    const created = JSON.parse((await runCli(['keys', 'create', '--tier', 'tier_1', '--json'], env)).stdout);
+    // Every scored IP is listed, so each reported IP must reach the feed (decision 0852).
+    const feedEnv = { ...env, VAKT_TAXII_SCORE_MINIMUM: '1' };
+    const ips = Array.from({ length: 200 }, (_, i) => `45.83.${40 + Math.floor(i / 100)}.${(i % 100) + 1}`);
+    const server = await startServerProcess(feedEnv);
+    try {
+      const res = await fetch(`${server.url}/v1/key/bulk-report`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${created.key}`, 'content-type': 'text/csv' },
+        body: ips.map((ip) => `${ip},brute_force,ssh`).join('\n'),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(((await res.json()) as any).accepted, ips.length);
+    } finally {
+      // At once: the outbox runner (20 ms after the commit) has most likely not published yet.
+      await server.stop('SIGKILL');
+    }
+    const restarted = await startServerProcess(feedEnv);
+    try {
+      for (const ip of [ips[0], ips[99], ips[199]]) {
+        const body = (await (
+          await fetch(`${restarted.url}/v1/key/check/${ip}`, {
+            headers: { authorization: `Bearer ${created.key}` },
+          })
+        ).json()) as any;
+        assert.equal(body.found, true, ip);
+      }
+      // The restarted runner drains the marks at start; the feed must list every IP within seconds.
+      const listed = new Set<string>();
+      const deadline = Date.now() + 15_000;
+      while (listed.size < ips.length && Date.now() < deadline) {
+        listed.clear();
+        let next: string | undefined;
+        do {
+          const page = (await (
+            await fetch(
+              `${restarted.url}/taxii2/collections/threat-intel/objects/?match[type]=indicator&limit=1000${next ? `&next=${next}` : ''}`,
+              { headers: { authorization: `Bearer ${created.key}` } },
+            )
+          ).json()) as any;
+          for (const object of page.objects ?? []) {
+            const ip = /'([^']+)'/.exec(object.pattern)?.[1];
+            if (ip && ips.includes(ip)) listed.add(ip);
+          }
+          next = page.more ? page.next : undefined;
+        } while (next);
+        if (listed.size < ips.length) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(listed.size, ips.length);
+    } finally {
+      await restarted.stop();
+    }
+  });
+
   it('lists, rotates and disables keys from the CLI without showing secrets again', async () => {
     const created = JSON.parse(
       (await runCli(['keys', 'create', '--tier', 'tier_2', '--name', 'ops', '--json'], env)).stdout,

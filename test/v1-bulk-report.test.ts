@@ -1,6 +1,7 @@
 // Bulk report and bulk check routes on every engine: SPEC §3.4, §3.5 and case 005.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { countPendingTaxii } from '../src/store/pending-taxii-repository.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -175,12 +176,19 @@ for (const engine of ENGINES) {
     });
 
     it('stores all rows or none when the request fails midway', async () => {
+      await t.services.taxiiOutbox.drain();
       const before = await reportCount();
       const service = t.services.reports;
       const original = service.applyMany.bind(service);
-      // Every row is written by then; the crash must roll all of them back.
+      const originalScored = service.applyAndScoreMany.bind(service);
+      // Every row is written by then (SQLite writes rows and scores in applyAndScoreMany, PostgreSQL in
+      // applyMany); the crash must roll all of them back, TAXII outbox marks included.
       service.applyMany = async (...args: Parameters<typeof service.applyMany>) => {
         await original(...args);
+        throw new Error('simulated crash');
+      };
+      service.applyAndScoreMany = async (...args: Parameters<typeof service.applyAndScoreMany>) => {
+        await originalScored(...args);
         throw new Error('simulated crash');
       };
       try {
@@ -189,8 +197,10 @@ for (const engine of ENGINES) {
         assert.equal(res.statusCode, 500);
       } finally {
         service.applyMany = original;
+        service.applyAndScoreMany = originalScored;
       }
       assert.equal(await reportCount(), before);
+      assert.equal(await countPendingTaxii(t.store.db), 0);
       const leftover = await t.store.db
         .selectFrom('reputations')
         .select('ip')

@@ -7,6 +7,7 @@ import { buildApp, defaultLoggerOptions } from '../http/build-app.js';
 import type { JobLog } from '../services/jobs.js';
 import { printLine, UsageError } from './output.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { keepNextTickShape } from './tick-shape.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -66,6 +67,8 @@ export async function startServer(
   config: Config,
   options: ServerOptions = { jobs: true, firstKey: true },
 ): Promise<RunningServer> {
+  // A no-op when bin/vakt.js already did it; else as early as a programmatic start allows (decision 0009).
+  keepNextTickShape();
   const runtime = await openRuntime(config);
   let app: FastifyInstance | null = null;
   try {

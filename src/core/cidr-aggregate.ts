@@ -1,7 +1,7 @@
 // Exact CIDR aggregation, merging and subtraction over mixed IPv4/IPv6 address and CIDR lists (SPEC §3.2 `aggregate`, §8 guard merge).
 
 import type { Cidr } from './ip.js';
-import { ipFromKey, parseCidr } from './ip.js';
+import { ipFromKey, parseCidr, parseIp } from './ip.js';
 
 /** One CIDR of an aggregated result. A single address is a /32 (IPv4) or /128 (IPv6). */
 export interface AggregatedCidr {
@@ -617,4 +617,63 @@ export function subtract(
   options: AggregateOptions = {},
 ): AggregatedCidr[] {
   return toCidrs(subtractRanges(buildRangeSet(list, options), buildRangeSet(excluded, options)));
+}
+
+/**
+ * Membership test against a RangeSet by binary search: `hasLine` takes canonical address text (bare
+ * dotted quads parsed in place, no string or key made), `hasKey` a 16-byte key (IPv4 mapped).
+ */
+export class RangeLookup {
+  readonly #v4: Float64Array;
+  readonly #v6: readonly bigint[];
+
+  constructor(set: RangeSet) {
+    this.#v4 = set.v4;
+    this.#v6 = set.v6;
+  }
+
+  get empty(): boolean {
+    return this.#v4.length === 0 && this.#v6.length === 0;
+  }
+
+  hasLine(text: string): boolean {
+    const value = parseV4Plain(text);
+    if (value >= 0) return this.#hasV4(value);
+    if (this.#v6.length === 0 && this.#v4.length === 0) return false;
+    const parsed = parseIp(text);
+    return parsed.ok && this.hasKey(parsed.ip.key);
+  }
+
+  hasKey(key: Uint8Array): boolean {
+    if (isV4MappedKey(key)) {
+      const value =
+        (key[12] ?? 0) * 16777216 + (key[13] ?? 0) * 65536 + (key[14] ?? 0) * 256 + (key[15] ?? 0);
+      return this.#hasV4(value);
+    }
+    const v6 = this.#v6;
+    if (v6.length === 0) return false;
+    const value = keyToBigInt(key);
+    let lo = 0;
+    let hi = v6.length / 2 - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((v6[mid * 2 + 1] ?? 0n) < value) lo = mid + 1;
+      else if ((v6[mid * 2] ?? 0n) > value) hi = mid - 1;
+      else return true;
+    }
+    return false;
+  }
+
+  #hasV4(value: number): boolean {
+    const v4 = this.#v4;
+    let lo = 0;
+    let hi = v4.length / 2 - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((v4[mid * 2 + 1] ?? 0) < value) lo = mid + 1;
+      else if ((v4[mid * 2] ?? 0) > value) hi = mid - 1;
+      else return true;
+    }
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cidrContains, ipFromKey, isPublicIp, parseCidr, parseIp } from './ip.js';
+import { cidrContains, ipFromKey, isPublicCidr, isPublicIp, parseCidr, parseIp } from './ip.js';
 
 function canonical(input: string): string {
   const result = parseIp(input);
@@ -57,6 +57,23 @@ describe('parseIp', () => {
 });
 
 describe('isPublicIp', () => {
+  it('agrees with isPublicCidr on a /32 at every IPv4 range edge and on spread addresses', () => {
+    const texts: string[] = [];
+    const edges = [0, 10, 100, 127, 169, 172, 192, 198, 203, 224, 240, 255];
+    for (const a of edges)
+      for (const b of [0, 1, 15, 16, 31, 32, 63, 64, 88, 99, 127, 128, 168, 254, 255])
+        for (const c of [0, 1, 2, 99, 100, 113, 255])
+          for (const d of [0, 1, 254, 255]) texts.push(`${a}.${b}.${c}.${d}`);
+    for (let i = 0; i < 20_000; i++)
+      texts.push(`${(i * 7919) % 256}.${(i * 104729) % 256}.${i % 256}.${(i * 31) % 256}`);
+    for (const text of texts) {
+      const ip = parseIp(text);
+      const cidr = parseCidr(`${text}/32`);
+      assert.ok(ip.ok && cidr.ok);
+      assert.equal(isPublicIp(ip.ip), isPublicCidr(cidr.cidr), text);
+    }
+  });
+
   const check = (text: string) => {
     const parsed = parseIp(text);
     assert.ok(parsed.ok, text);

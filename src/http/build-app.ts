@@ -161,8 +161,16 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     });
     await services.store.startWalCheckpointer();
   });
+  // Bulk reports' TAXII versions are published right after their commit (decision 0852).
+  app.addHook('onReady', (done) => {
+    services.taxiiOutbox.start({
+      onError: (error) => app.log.error({ err: error }, 'TAXII publishing failed'),
+    });
+    done();
+  });
   app.addHook('onClose', async () => {
     await services.evidence.stop();
+    await services.taxiiOutbox.stop();
     await services.store.stopWalCheckpointer();
   });
   app.decorateRequest('apiKey', null);

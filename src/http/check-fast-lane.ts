@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type IpParseResult, parseIp } from '../core/ip.js';
 import type { CheckOptions } from '../services/reputation-service.js';
 import type { Services } from '../services/services.js';
-import { quotaHeaderPairs } from './plugins/quota.js';
+import { pushQuotaHeaders } from './plugins/quota.js';
 
 const PREFIX = '/v1/key/check/';
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -20,6 +20,16 @@ export const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export function requestIdFor(incoming: string | string[] | undefined): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
+
+/** The four variants answered here, made once (the answer cache only reads them). */
+const VARIANTS: readonly CheckOptions[] = [false, true].flatMap((verbose) =>
+  [false, true].map((ignoreWhitelist) =>
+    Object.freeze({ verbose, maxAgeDays: null, protocols: null, ignoreWhitelist }),
+  ),
+);
+const variant = (verbose: boolean, ignoreWhitelist: boolean): CheckOptions =>
+  VARIANTS[(verbose ? 2 : 0) + (ignoreWhitelist ? 1 : 0)] as CheckOptions;
+const DEFAULT_OPTIONS = variant(true, false);
 
 /** The only query strings answered here; every other (maxAge, protocols, exclude, key …) goes to the route. */
 function optionsForQuery(query: string): CheckOptions | null {
@@ -36,7 +46,7 @@ function optionsForQuery(query: string): CheckOptions | null {
       else return null;
     }
   }
-  return { verbose, maxAgeDays: null, protocols: null, ignoreWhitelist };
+  return variant(verbose, ignoreWhitelist);
 }
 
 /** Answers the request and returns true, or returns false without touching it. */
@@ -66,7 +76,7 @@ export function createCheckFastLane(services: Services, enabled: () => boolean):
     // Percent-encoding, extra path segments, trailing slashes: the router's business.
     if (param === '' || param.length > MAX_IP_PARAM || param.includes('/') || param.includes('%'))
       return false;
-    const options = optionsForQuery(queryAt < 0 ? '' : url.slice(queryAt + 1));
+    const options = queryAt < 0 ? DEFAULT_OPTIONS : optionsForQuery(url.slice(queryAt + 1));
     if (options === null) return false;
     let ip = parsed.get(param);
     if (ip === undefined) {
@@ -77,8 +87,8 @@ export function createCheckFastLane(services: Services, enabled: () => boolean):
     if (!ip.ok) return false;
 
     const now = services.clock.now();
-    const json = services.reputation.cachedJson(ip.ip, options, now);
-    if (json === undefined) return false;
+    const answer = services.reputation.cachedAnswer(ip.ip, options, now);
+    if (answer === undefined) return false;
     const outcome = services.quota.consumeReserved?.({
       keyId: auth.key.id,
       counter: 'lookups',
@@ -91,17 +101,17 @@ export function createCheckFastLane(services: Services, enabled: () => boolean):
 
     // A flat [name, value, …] list: node:http takes it as is, with no per-request object to shape.
     const headers: (string | number)[] = [];
-    for (const [name, value] of quotaHeaderPairs('lookups', outcome, now)) headers.push(name, value);
+    pushQuotaHeaders(headers, 'lookups', outcome, now);
     headers.push(
       'content-type',
       JSON_TYPE,
       'x-request-id',
       requestIdFor(request.headers['x-request-id']),
       'content-length',
-      Buffer.byteLength(json),
+      answer.bytes,
     );
     response.writeHead(200, headers);
-    response.end(json);
+    response.end(answer.json);
     served += 1;
     return true;
   };

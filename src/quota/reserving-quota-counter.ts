@@ -13,6 +13,11 @@ export interface ReservationOptions {
   readonly minBlock?: number;
   /** A block is at most this fraction of what is left of the limit (1/64: reserving starts at 512 left). */
   readonly shareOfRemaining?: number;
+  /**
+   * When a block is down to this many units, a top-up is reserved in the background (never more than one
+   * block held in all), so a steady stream of charges never waits for the store. Default maxBlock / 4.
+   */
+  readonly topUpAt?: number;
   /** Unused reserved units go back to the shared counter after this long without a charge. Default 250 ms. */
   readonly idleReturnMs?: number;
   /** Wall clock for idleness (never the request clock, which tests move across days). */
@@ -46,9 +51,11 @@ interface Pool {
  */
 export class ReservingQuotaCounter implements QuotaCounter {
   readonly transactional: boolean;
-  private readonly pools = new Map<string, Pool>();
+  /** By key id, then counter: the hot path looks up with the key's own id string, no composite key. */
+  private readonly pools = new Map<string, Map<Counter, Pool>>();
   private readonly maxBlock: number;
   private readonly minBlock: number;
+  private readonly topUpAt: number;
   private readonly share: number;
   private readonly idleReturnMs: number;
   private readonly wall: () => number;
@@ -62,6 +69,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
     this.transactional = inner.transactional;
     this.maxBlock = options.maxBlock ?? 64;
     this.minBlock = options.minBlock ?? 8;
+    this.topUpAt = options.topUpAt ?? Math.floor(this.maxBlock / 4);
     this.share = options.shareOfRemaining ?? 1 / 64;
     this.idleReturnMs = options.idleReturnMs ?? 250;
     this.wall = options.wallClock ?? Date.now;
@@ -71,23 +79,88 @@ export class ReservingQuotaCounter implements QuotaCounter {
 
   consumeReserved(request: QuotaRequest): QuotaOutcome | undefined {
     if (request.partial || request.units !== 1) return undefined;
-    const pool = this.pools.get(`${request.keyId}\u0000${request.counter}`);
+    const pool = this.pools.get(request.keyId)?.get(request.counter);
     if (pool === undefined || pool.left <= 0 || pool.limit !== request.limit) return undefined;
     if (pool.day !== utcDay(request.now)) return undefined;
+    return this.take(pool, request);
+  }
+
+  /** Hands out one reserved unit (pool.left > 0) and tops the block up when it runs low. */
+  private take(pool: Pool, request: QuotaRequest): QuotaOutcome {
     pool.left -= 1;
     pool.lastUsed = this.wall();
-    return { granted: 1, used: (pool.known ?? 0) - pool.left, limit: request.limit };
+    const outcome = { granted: 1, used: (pool.known ?? 0) - pool.left, limit: request.limit };
+    if (pool.left <= this.topUpAt && pool.busy === null) this.topUp(pool, request.now);
+    return outcome;
+  }
+
+  /**
+   * Reserves, in the background, what brings the pool back to one block (the same atomic all-or-nothing
+   * increment as any reservation, so the shared count includes the units before they are handed out).
+   * Charges meanwhile take the units still left; one that finds none waits for this (`busy`).
+   */
+  private topUp(pool: Pool, now: number): void {
+    const units = this.blockSize(pool) - pool.left;
+    if (units < this.minBlock) return;
+    const work = this.inner
+      .consume({ keyId: pool.keyId, counter: pool.counter, units, limit: pool.limit, now, partial: false })
+      .then(
+        (reserved): Promise<void> | undefined => {
+          if (reserved.granted !== units) return undefined;
+          // Replaced meanwhile (new day, new limit, forgotten): these units go straight back.
+          if (this.pool(pool.keyId, pool.counter) !== pool) {
+            return this.returnUnits(pool.keyId, pool.counter, units, pool.day) ?? undefined;
+          }
+          pool.known = reserved.used;
+          pool.left += units;
+          return undefined;
+        },
+        // Store down: nothing was reserved; the next charge without units takes the exact path.
+        () => undefined,
+      )
+      .then(() => {
+        pool.busy = null;
+      });
+    pool.busy = work;
+  }
+
+  private pool(keyId: string, counter: Counter): Pool | undefined {
+    return this.pools.get(keyId)?.get(counter);
+  }
+
+  private setPool(pool: Pool): void {
+    let byCounter = this.pools.get(pool.keyId);
+    if (byCounter === undefined) {
+      byCounter = new Map();
+      this.pools.set(pool.keyId, byCounter);
+    }
+    byCounter.set(pool.counter, pool);
+  }
+
+  private deletePool(pool: Pool): void {
+    const byCounter = this.pools.get(pool.keyId);
+    if (byCounter?.get(pool.counter) !== pool) return;
+    byCounter.delete(pool.counter);
+    if (byCounter.size === 0) this.pools.delete(pool.keyId);
+  }
+
+  private allPools(): Pool[] {
+    const all: Pool[] = [];
+    for (const byCounter of this.pools.values()) all.push(...byCounter.values());
+    return all;
   }
 
   consume(request: QuotaRequest, tx?: DbExecutor): Promise<QuotaOutcome> {
     if (tx !== undefined || request.partial || request.units !== 1) return this.passThrough(request, tx);
     const day = utcDay(request.now);
-    const id = `${request.keyId}\u0000${request.counter}`;
-    let pool = this.pools.get(id);
-    let returning: Promise<void> | null = null;
+    let pool = this.pool(request.keyId, request.counter);
+    let returning: Promise<unknown> | null = null;
     if (pool !== undefined && (pool.day !== day || pool.limit !== request.limit)) {
-      returning = this.giveBack(pool);
-      this.pools.delete(id);
+      // A top-up in flight for the old pool returns its units itself once it lands.
+      const inFlight = pool.busy;
+      const given = this.giveBack(pool);
+      returning = inFlight === null ? given : Promise.all([given, inFlight]);
+      this.deletePool(pool);
       pool = undefined;
     }
     if (pool === undefined) {
@@ -101,7 +174,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
         lastUsed: this.wall(),
         busy: null,
       };
-      this.pools.set(id, pool);
+      this.setPool(pool);
       if (returning !== null) {
         // The next charge must see the old units returned (a lowered limit, another day's block).
         const fresh = pool;
@@ -111,10 +184,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
       }
     }
     pool.lastUsed = this.wall();
-    if (pool.left > 0) {
-      pool.left -= 1;
-      return Promise.resolve({ granted: 1, used: (pool.known ?? 0) - pool.left, limit: request.limit });
-    }
+    if (pool.left > 0) return Promise.resolve(this.take(pool, request));
     return this.refill(pool, request);
   }
 
@@ -158,7 +228,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
 
   private async passThrough(request: QuotaRequest, tx?: DbExecutor): Promise<QuotaOutcome> {
     const outcome = await this.inner.consume(request, tx);
-    const pool = this.pools.get(`${request.keyId}\u0000${request.counter}`);
+    const pool = this.pool(request.keyId, request.counter);
     if (pool === undefined || pool.day !== utcDay(request.now)) return outcome;
     pool.known = outcome.used;
     return { ...outcome, used: outcome.used - pool.left };
@@ -170,8 +240,14 @@ export class ReservingQuotaCounter implements QuotaCounter {
     if (units <= 0) return null;
     pool.left = 0;
     if (pool.known !== null) pool.known -= units;
-    const done = this.inner
-      .refund(pool.keyId, pool.counter, units, pool.day * DAY_MS)
+    return this.returnUnits(pool.keyId, pool.counter, units, pool.day);
+  }
+
+  /** Gives `units` back to the shared counter of `day`; resolves once returned (tracked for flush). */
+  private returnUnits(keyId: string, counter: Counter, units: number, day: number): Promise<void> | null {
+    if (units <= 0) return null;
+    const done: Promise<void> = this.inner
+      .refund(keyId, counter, units, day * DAY_MS)
       // A failed return (store down) leaves the units counted as used: never more than the quota.
       .catch(() => {})
       .finally(() => this.returning.delete(done));
@@ -181,7 +257,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
 
   private returnIdle(): void {
     const now = this.wall();
-    for (const [id, pool] of this.pools) {
+    for (const pool of this.allPools()) {
       if (pool.busy !== null || now - pool.lastUsed < this.idleReturnMs) continue;
       const returned = this.giveBack(pool);
       // A charge arriving meanwhile waits, so it never reads the shared count without the returned units.
@@ -191,31 +267,38 @@ export class ReservingQuotaCounter implements QuotaCounter {
         });
       }
       // Forget pools idle for a minute so memory follows the active keys only.
-      if (now - pool.lastUsed >= 60_000) this.pools.delete(id);
+      if (now - pool.lastUsed >= 60_000) this.deletePool(pool);
     }
   }
 
   async refund(keyId: string, counter: Counter, units: number, now: number): Promise<void> {
     await this.inner.refund(keyId, counter, units, now);
-    const pool = this.pools.get(`${keyId}\u0000${counter}`);
+    const pool = this.pool(keyId, counter);
     if (pool?.known != null && pool.day === utcDay(now)) pool.known = Math.max(0, pool.known - units);
   }
 
   async usage(keyId: string, now: number): Promise<Record<Counter, number>> {
     const usage = await this.inner.usage(keyId, now);
     const day = utcDay(now);
-    for (const pool of this.pools.values()) {
-      if (pool.keyId === keyId && pool.day === day) {
-        usage[pool.counter] = Math.max(0, usage[pool.counter] - pool.left);
-      }
+    for (const pool of this.pools.get(keyId)?.values() ?? []) {
+      if (pool.day === day) usage[pool.counter] = Math.max(0, usage[pool.counter] - pool.left);
     }
     return usage;
   }
 
+  /** Resolves once no reservation, top-up or return is in flight for any pool (tests, flush). */
+  async settled(): Promise<void> {
+    for (const pool of this.allPools()) {
+      // A top-up may land (or start another) while waiting: wait until the pool is idle.
+      while (pool.busy !== null) await pool.busy;
+    }
+  }
+
   /** Returns every unused unit now (tests, shutdown). */
   async flush(): Promise<void> {
-    for (const pool of this.pools.values()) {
-      await pool.busy;
+    await this.settled();
+    for (const pool of this.allPools()) {
+      while (pool.busy !== null) await pool.busy;
       this.giveBack(pool);
     }
     await Promise.all(this.returning);

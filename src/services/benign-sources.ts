@@ -1,6 +1,6 @@
 // Known-benign sources (SPEC §1 whitelist): a lookup from an address to its source and discount factor.
 import { readFileSync } from 'node:fs';
-import { RangeSetBuilder } from '../core/cidr-aggregate.js';
+import { type RangeSet, RangeSetBuilder } from '../core/cidr-aggregate.js';
 import { type IntervalTable, IntervalTableBuilder } from '../core/interval-table.js';
 import type { IpAddress } from '../core/ip.js';
 import type { DbExecutor } from '../store/database.js';
@@ -13,6 +13,12 @@ export interface BenignMatch {
 
 export interface BenignSources {
   match(ip: IpAddress): BenignMatch | null;
+  /**
+   * Every point (128-bit key, IPv4 mapped) where some source's range starts or ends + 1: between two
+   * consecutive points `match` gives one answer. The blacklist splits feed CIDRs there (decision 0703);
+   * without it a CIDR is scored by its first address.
+   */
+  boundaries?(): Iterable<bigint>;
 }
 
 export const NO_BENIGN_SOURCES: BenignSources = { match: () => null };
@@ -29,7 +35,11 @@ export interface BenignSourceDefinition {
 export const SHIPPED_BENIGN_DIR = new URL('../../data-files/benign/', import.meta.url);
 
 /** Builds an interval table from list lines; comments, blanks and non-address lines are skipped. */
-export function benignTable(lines: Iterable<string>): { table: IntervalTable; entries: number } {
+export function benignTable(lines: Iterable<string>): {
+  table: IntervalTable;
+  entries: number;
+  set: RangeSet;
+} {
   const builder = new RangeSetBuilder();
   let entries = 0;
   for (const raw of lines) {
@@ -41,14 +51,17 @@ export function benignTable(lines: Iterable<string>): { table: IntervalTable; en
   const table = new IntervalTableBuilder();
   for (let i = 0; i + 1 < set.v4.length; i += 2) table.addV4(set.v4[i] ?? 0, set.v4[i + 1] ?? 0, 0);
   for (let i = 0; i + 1 < set.v6.length; i += 2) table.addV6(set.v6[i] ?? 0n, set.v6[i + 1] ?? 0n, 0);
-  return { table: table.build(), entries };
+  return { table: table.build(), entries, set };
 }
 
 interface LoadedSource {
   readonly definition: BenignSourceDefinition;
   table: IntervalTable;
   entries: number;
+  set: RangeSet;
 }
+
+const V4_MAPPED_BASE = 0xffffn << 32n;
 
 /**
  * The whitelist from lists: each source an interval table (O(log n) per look-up, microseconds). When an
@@ -85,6 +98,20 @@ export class ListBenignSources implements BenignSources {
     return null;
   }
 
+  *boundaries(): Generator<bigint> {
+    for (const source of this.#sources) {
+      const { v4, v6 } = source.set;
+      for (let i = 0; i + 1 < v4.length; i += 2) {
+        yield V4_MAPPED_BASE + BigInt(v4[i] ?? 0);
+        yield V4_MAPPED_BASE + BigInt(v4[i + 1] ?? 0) + 1n;
+      }
+      for (let i = 0; i + 1 < v6.length; i += 2) {
+        yield v6[i] ?? 0n;
+        yield (v6[i + 1] ?? 0n) + 1n;
+      }
+    }
+  }
+
   /** Names, factors and entry counts, in match order. */
   describe(): { name: string; factor: number; kind: string; entries: number }[] {
     return this.#sources.map((s) => ({ ...s.definition, entries: s.entries }));
@@ -101,6 +128,7 @@ export class ListBenignSources implements BenignSources {
     const built = benignTable(lines);
     source.table = built.table;
     source.entries = built.entries;
+    source.set = built.set;
     return built.entries;
   }
 

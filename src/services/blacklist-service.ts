@@ -1,8 +1,17 @@
 // Blacklist generation (SPEC §3.2): snapshot, count and ETag before charging, then a streamed, optionally aggregated list.
 import { createHash } from 'node:crypto';
 import { AddressLines, type BlacklistEntry, type BlacklistFormat } from '../core/blacklist-format.js';
-import { cidrLineChunks, forEachCidr, type RangeSet, RangeSetBuilder } from '../core/cidr-aggregate.js';
-import { type Cidr, cidrLastKey, parseIp } from '../core/ip.js';
+import {
+  cidrLineChunks,
+  forEachCidr,
+  RangeLookup,
+  type RangeSet,
+  RangeSetBuilder,
+  subtractRanges,
+} from '../core/cidr-aggregate.js';
+import { type FeedRange, feedSegments } from '../core/feed-segments.js';
+import { keyToBigInt } from '../core/interval-table.js';
+import { type Cidr, cidrLastKey, ipFromKey, parseIp } from '../core/ip.js';
 import {
   type AddressPage,
   type BlacklistFilter,
@@ -12,12 +21,20 @@ import {
   blacklistFingerprint,
   blacklistPages,
   detectBlacklistSchema,
+  type Keyset,
+  type ListWindow,
   newestRescore,
   protocolsFor,
   qualifiesBeyond,
+  rowsBefore,
   sqliteAddressPages,
 } from '../store/blacklist-repository.js';
+import type { DbExecutor } from '../store/database.js';
+import { feedRangeListings } from '../store/feed-repository.js';
 import type { ReadSnapshot, Store } from '../store/store.js';
+import type { BenignSources } from './benign-sources.js';
+import type { GeoLookup } from './geo-lookup.js';
+import type { ReputationScorer } from './reputation-scoring.js';
 
 export type { BlacklistFilter } from '../store/blacklist-repository.js';
 
@@ -60,7 +77,35 @@ export interface BlacklistServiceOptions {
   readonly rawSqlite?: boolean;
   /** Rows per page of address-only reads (default 20,000); tests use small pages to cross boundaries. */
   readonly addressPageSize?: number;
+  /**
+   * What scores feed CIDR listings the way a check scores an address inside them (decision 0703).
+   * Without it the list holds reputation rows only.
+   */
+  readonly feeds?: {
+    readonly scorer: ReputationScorer;
+    readonly benign: BenignSources;
+    readonly geo: GeoLookup;
+  };
 }
+
+/**
+ * One qualifying feed CIDR entry of a list (decision 0703): a CIDR every address of which a check scores
+ * at least `score` from feed listings alone. `first`/`last` are 128-bit keys (IPv4 mapped).
+ */
+export interface FeedCidrEntry {
+  readonly text: string;
+  readonly version: 4 | 6;
+  readonly first: bigint;
+  readonly last: bigint;
+  readonly score: number;
+  /** The newest of the listing feeds' listed_at (as a check's lastSeen). */
+  readonly lastSeen: number;
+  readonly countryCode: string | null;
+  readonly asn: string | null;
+  readonly asnOrg: string | null;
+}
+
+const V4_MAPPED_BASE = 0xffffn << 32n;
 
 export class BlacklistService {
   #schema: Promise<BlacklistSchema> | null = null;
@@ -69,6 +114,8 @@ export class BlacklistService {
 
   readonly #rawSqlite: boolean;
   readonly #addressPageSize: number;
+  readonly #feeds: BlacklistServiceOptions['feeds'];
+  readonly #allowlistSet: RangeSet;
 
   constructor(
     private readonly store: Store,
@@ -79,6 +126,10 @@ export class BlacklistService {
     this.#addressPageSize = options.addressPageSize ?? ADDRESS_PAGE_SIZE;
     this.#excluded = allowlist.map(keyRange);
     this.#allowlistText = allowlist.map((c) => c.text).join(',');
+    this.#feeds = options.feeds;
+    const allowed = new RangeSetBuilder();
+    for (const cidr of allowlist) allowed.addCidr(cidr);
+    this.#allowlistSet = allowed.build();
   }
 
   /** Detected lazily, once: whether the evidence columns exist (see BlacklistSchema). */
@@ -129,6 +180,15 @@ export class BlacklistService {
         !details &&
         snapshot.sqlite !== null &&
         this.#rawSqlite;
+      const feedCidrs = await this.feedCidrs(snapshot.db, params);
+      if (feedCidrs.length > 0) {
+        return await this.#openWithFeedCidrs(params, filter, schema, snapshot, limit, tierCap, {
+          readAhead,
+          details,
+          feedCidrs,
+          release,
+        });
+      }
       let prebuilt: { count: number; set: RangeSet } | null = null;
       let full: BlacklistFingerprint;
       if (readAhead && snapshot.sqlite) {
@@ -207,7 +267,7 @@ export class BlacklistService {
   // Strong ETag: the parameters that shape the output plus aggregates of exactly the listed rows
   // (count, newest score change and sighting, Σscore, Σsessions, Σ enrichment text length). Any
   // rescore, new sighting, listing or delisting in the window changes one of them (decision 0801).
-  #etag(params: BlacklistParams, fingerprint: BlacklistFingerprint): string {
+  #etag(params: BlacklistParams, fingerprint: BlacklistFingerprint, feedDigest?: string): string {
     const hash = createHash('sha256')
       .update(
         JSON.stringify([
@@ -225,10 +285,418 @@ export class BlacklistService {
           params.minSeverity,
           this.#allowlistText,
           fingerprint,
+          // Only lists holding feed CIDR entries carry this, so row-only ETags are unchanged.
+          ...(feedDigest === undefined ? [] : [feedDigest]),
         ]),
       )
       .digest('base64url');
     return `"${hash.slice(0, 32)}"`;
+  }
+
+  /**
+   * The qualifying feed CIDR entries of a list, in list order (score desc, lastSeen desc, then address):
+   * the address space the scoring feeds' CIDR listings cover, cut into segments with one set of listing
+   * feeds (and one whitelist answer) each, scored as a check scores an address there (feed listings,
+   * whitelist factor unless ignoreWhitelist), kept when the score meets scoreMinimum, minus the
+   * allowlist, written as the minimal CIDR cover, each CIDR filtered by the country/ASN of its first
+   * address. Empty when evidence filters (protocols, minSeverity > 0) apply: feeds carry neither.
+   */
+  async feedCidrs(db: DbExecutor, params: BlacklistParams): Promise<FeedCidrEntry[]> {
+    const feeds = this.#feeds;
+    if (!feeds || params.protocols !== null || (params.minSeverity !== null && params.minSeverity > 0)) {
+      return [];
+    }
+    const listings = await feedRangeListings(db);
+    if (listings.length === 0) return [];
+    const ranges: FeedRange[] = listings.map((l) => ({
+      feed: l.feed,
+      trust: l.trust,
+      first: keyToBigInt(l.startKey),
+      last: keyToBigInt(l.endKey),
+      listedAt: l.listedAt,
+    }));
+    const cuts = params.ignoreWhitelist ? [] : (feeds.benign.boundaries?.() ?? []);
+    // Qualifying segments, adjacent ones with the same score and lastSeen joined.
+    const runs: { first: bigint; last: bigint; version: 4 | 6; score: number; lastSeen: number }[] = [];
+    for (const segment of feedSegments(ranges, cuts)) {
+      const version = segment.first >> 32n === 0xffffn ? 4 : 6;
+      if (params.ipVersion !== null && params.ipVersion !== version) continue;
+      const ip = keyAddress(segment.first);
+      const score = feeds.scorer.scoreFeeds(ip, segment.feeds, params.ignoreWhitelist).confidenceLevel;
+      if (score < params.scoreMinimum) continue;
+      const lastSeen = Math.max(...segment.feeds.map((f) => f.listedAt));
+      const previous = runs[runs.length - 1];
+      if (
+        previous &&
+        previous.last + 1n === segment.first &&
+        previous.version === version &&
+        previous.score === score &&
+        previous.lastSeen === lastSeen
+      ) {
+        previous.last = segment.last;
+      } else {
+        runs.push({ first: segment.first, last: segment.last, version, score, lastSeen });
+      }
+    }
+    const out: FeedCidrEntry[] = [];
+    for (const run of runs) {
+      const set: RangeSet =
+        run.version === 4
+          ? {
+              v4: Float64Array.of(Number(run.first - V4_MAPPED_BASE), Number(run.last - V4_MAPPED_BASE)),
+              v6: [],
+            }
+          : { v4: new Float64Array(0), v6: [run.first, run.last] };
+      forEachCidr(subtractRanges(set, this.#allowlistSet), (text, address, prefixLength, version) => {
+        const parsed = parseIp(address);
+        if (!parsed.ok) return;
+        const geo = feeds.geo.lookup(parsed.ip);
+        if (!geoPasses(params, geo.countryCode, geo.asn)) return;
+        const first = keyToBigInt(parsed.ip.key);
+        const hostBits = BigInt((version === 4 ? 32 : 128) - prefixLength);
+        out.push({
+          text,
+          version,
+          first,
+          last: first + (1n << hostBits) - 1n,
+          score: run.score,
+          lastSeen: run.lastSeen,
+          countryCode: geo.countryCode,
+          asn: geo.asn,
+          asnOrg: geo.asnOrg,
+        });
+      });
+    }
+    return out.sort(
+      (a, b) =>
+        b.score - a.score || b.lastSeen - a.lastSeen || (a.first < b.first ? -1 : a.first > b.first ? 1 : 0),
+    );
+  }
+
+  /**
+   * `open` for a list that holds feed CIDR entries (decision 0703). Units: every listed row and every
+   * feed CIDR entry is one. The entries sit in list order among the rows (a CIDR before rows of equal
+   * score and lastSeen); the first `n` units are `cut(n)`: the first k entries and the first `rows` rows.
+   * Rows inside an included entry are counted but written only through it (no overlapping output).
+   */
+  async #openWithFeedCidrs(
+    params: BlacklistParams,
+    filter: BlacklistFilter,
+    schema: BlacklistSchema,
+    snapshot: ReadSnapshot,
+    limit: number | null,
+    tierCap: number | null,
+    context: {
+      readonly readAhead: boolean;
+      readonly details: boolean;
+      readonly feedCidrs: readonly FeedCidrEntry[];
+      readonly release: () => Promise<void>;
+    },
+  ): Promise<BlacklistSession> {
+    const { readAhead, details, feedCidrs, release } = context;
+    const total = feedCidrs.length;
+    const rowLimit = limit ?? Number.MAX_SAFE_INTEGER;
+    const rowFingerprints = new Map<number, BlacklistFingerprint>();
+    let prebuilt: { count: number; set: RangeSet } | null = null;
+    let rowsListed: number;
+    if (readAhead && snapshot.sqlite) {
+      const read = await this.#readAhead(snapshot, filter, schema, rowLimit);
+      rowFingerprints.set(read.fingerprint.count, read.fingerprint);
+      rowsListed = read.fingerprint.count;
+      if (rowsListed + total <= rowLimit) {
+        for (const entry of feedCidrs) read.builder.add(entry.text);
+        prebuilt = { count: rowsListed + total, set: read.builder.build() };
+      }
+    } else {
+      const fingerprint = await blacklistFingerprint(snapshot.db, filter, schema, rowLimit, !details);
+      rowFingerprints.set(fingerprint.count, fingerprint);
+      rowsListed = fingerprint.count;
+    }
+    // rowsListed = min(rows that qualify, limit); every unit count below is ≤ limit.
+    const count = Math.min(rowLimit, rowsListed + total);
+    const cuts = new Map<number, { k: number; rows: number }>();
+    const cut = async (n: number) => {
+      let known = cuts.get(n);
+      if (known) return known;
+      if (rowsListed + total <= n) {
+        known = { k: total, rows: rowsListed };
+      } else {
+        // Entry j sits at place j + (rows before it); places grow with j, so the included entries are a
+        // prefix: binary search for the first one at place ≥ n.
+        let low = 0;
+        let high = total;
+        while (low < high) {
+          const mid = (low + high) >> 1;
+          const entry = feedCidrs[mid];
+          const before = entry
+            ? await rowsBefore(
+                snapshot.db,
+                filter,
+                schema,
+                { score: entry.score, lastSeen: entry.lastSeen },
+                n,
+              )
+            : n;
+          if (mid + before < n) low = mid + 1;
+          else high = mid;
+        }
+        known = { k: low, rows: Math.min(rowsListed, n - low) };
+      }
+      cuts.set(n, known);
+      return known;
+    };
+    const cutByTierCap =
+      tierCap !== null &&
+      limit === tierCap &&
+      (params.requestedLimit === null || params.requestedLimit > tierCap) &&
+      count === tierCap &&
+      (rowsListed + total > tierCap ||
+        (rowsListed === tierCap && (await qualifiesBeyond(snapshot.db, filter, schema, tierCap))));
+    const digests = new Map<number, string>();
+    const etagFor = async (n: number) => {
+      const { k, rows } = await cut(n);
+      let fingerprint = rowFingerprints.get(rows);
+      if (!fingerprint) {
+        fingerprint = await blacklistFingerprint(snapshot.db, filter, schema, rows, !details);
+        rowFingerprints.set(rows, fingerprint);
+      }
+      let digest = digests.get(k);
+      if (digest === undefined) {
+        const hash = createHash('sha256');
+        for (const entry of feedCidrs.slice(0, k)) {
+          hash.update(
+            JSON.stringify([
+              entry.text,
+              entry.score,
+              entry.lastSeen,
+              entry.countryCode,
+              entry.asn,
+              entry.asnOrg,
+            ]),
+          );
+        }
+        digest = `${k}:${hash.digest('base64url')}`;
+        digests.set(k, digest);
+      }
+      return this.#etag(params, fingerprint, digest);
+    };
+    const entries = async function* (
+      this: BlacklistService,
+      n: number,
+    ): AsyncGenerator<BlacklistEntry[] | AddressLines> {
+      if (prebuilt && prebuilt.count === n) {
+        yield* this.#prebuiltEntries(prebuilt.set, release);
+        return;
+      }
+      try {
+        const { k, rows } = await cut(n);
+        yield* this.#entriesWithFeedCidrs(
+          snapshot,
+          filter,
+          schema,
+          params.aggregate,
+          details,
+          rows,
+          feedCidrs.slice(0, k),
+        );
+      } finally {
+        await release();
+      }
+    };
+    return {
+      count,
+      limit,
+      cutByTierCap,
+      etagFor,
+      entries: (n) => entries.call(this, n),
+      release,
+    };
+  }
+
+  /** Reads the first `limit` rows' addresses into a range set and their address-only fingerprint (SQLite). */
+  async #readAhead(
+    snapshot: ReadSnapshot,
+    filter: BlacklistFilter,
+    schema: BlacklistSchema,
+    limit: number,
+  ): Promise<{ builder: RangeSetBuilder; fingerprint: BlacklistFingerprint }> {
+    const builder = new RangeSetBuilder();
+    let count = 0;
+    let maxLastSeen = 0;
+    let sumScore = 0;
+    let sumEnrichment = 0;
+    if (!snapshot.sqlite) throw new Error('read-ahead needs the SQLite snapshot connection');
+    const schemaPages = sqliteAddressPages(
+      snapshot.sqlite,
+      snapshot.db,
+      filter,
+      schema,
+      limit,
+      this.#addressPageSize,
+      true,
+    );
+    for (const page of schemaPages) {
+      builder.addLines(page.text);
+      count += page.count;
+      maxLastSeen = Math.max(maxLastSeen, page.maxLastSeen ?? 0);
+      sumScore += page.sumScore ?? 0;
+      sumEnrichment += page.sumEnrichment ?? 0;
+    }
+    // The same fields, in the same order, as blacklistFingerprint's address-only form.
+    const fingerprint = {
+      count,
+      maxScoreUpdatedAt: await newestRescore(snapshot.db),
+      maxLastSeen,
+      sumScore,
+      sumSessions: 0,
+      sumEnrichment,
+    };
+    return { builder, fingerprint };
+  }
+
+  /**
+   * The first `rows` rows and the included feed CIDR entries, in list order. Aggregated: one range set
+   * of both. Otherwise the rows are read in windows that end at each entry's place (so the entry is
+   * written there), and rows inside an included entry are skipped.
+   */
+  async *#entriesWithFeedCidrs(
+    snapshot: ReadSnapshot,
+    filter: BlacklistFilter,
+    schema: BlacklistSchema,
+    aggregate: boolean,
+    details: boolean,
+    rows: number,
+    included: readonly FeedCidrEntry[],
+  ): AsyncGenerator<BlacklistEntry[] | AddressLines> {
+    if (aggregate && !details) {
+      const builder = new RangeSetBuilder();
+      for await (const page of this.#addressPages(snapshot, filter, schema, rows))
+        builder.addLines(page.text);
+      for (const entry of included) builder.add(entry.text);
+      for (const chunk of cidrLineChunks(builder.build(), this.#addressPageSize)) {
+        yield new AddressLines(chunk, true);
+      }
+      return;
+    }
+    if (aggregate) {
+      yield* aggregated(blacklistPages(snapshot.db, filter, schema, rows, PAGE_SIZE, false), included);
+      return;
+    }
+    const coveredBuilder = new RangeSetBuilder();
+    for (const entry of included) coveredBuilder.add(entry.text);
+    const covered = new RangeLookup(coveredBuilder.build());
+    if (!details) {
+      let parts: string[] = [];
+      let size = 0;
+      for await (const item of this.#windows(snapshot, filter, schema, rows, included, true)) {
+        if ('entry' in item) {
+          parts.push(`${item.entry.text}\n`);
+          size++;
+        } else if ('text' in item) {
+          const text = item.text;
+          let start = 0;
+          while (start < text.length) {
+            let end = text.indexOf('\n', start);
+            if (end < 0) end = text.length;
+            const line = text.slice(start, end);
+            if (!covered.hasLine(line)) {
+              parts.push(`${line}\n`);
+              size++;
+            }
+            start = end + 1;
+          }
+        }
+        if (size >= this.#addressPageSize) {
+          yield new AddressLines(parts.join(''));
+          parts = [];
+          size = 0;
+        }
+      }
+      if (parts.length > 0) yield new AddressLines(parts.join(''));
+      return;
+    }
+    let out: BlacklistEntry[] = [];
+    for await (const item of this.#windows(snapshot, filter, schema, rows, included, false)) {
+      if ('entry' in item) {
+        out.push(feedEntry(item.entry));
+        continue;
+      }
+      if (!('rows' in item)) continue;
+      const listed = item.rows.filter((row) => !covered.hasKey(row.ip_key));
+      const protocols = await protocolsFor(
+        snapshot.db,
+        schema,
+        listed.map((r) => r.ip),
+      );
+      for (const row of listed) out.push(toEntry(row, protocols.get(row.ip) ?? []));
+      if (out.length >= PAGE_SIZE) {
+        yield out;
+        out = [];
+      }
+    }
+    if (out.length > 0) yield out;
+  }
+
+  /**
+   * The first `rows` rows in list order with each feed CIDR entry at its place: rows (as address text or
+   * full rows) read in windows bounded by the next entry's (score, lastSeen), then the entry.
+   */
+  async *#windows(
+    snapshot: ReadSnapshot,
+    filter: BlacklistFilter,
+    schema: BlacklistSchema,
+    rows: number,
+    included: readonly FeedCidrEntry[],
+    addressesOnly: boolean,
+  ): AsyncGenerator<{ entry: FeedCidrEntry } | { text: string } | { rows: BlacklistRow[] }> {
+    let remaining = rows;
+    let after: Keyset | null = null;
+    const read = async function* (
+      this: BlacklistService,
+      window: ListWindow,
+    ): AsyncGenerator<{ text: string } | { rows: BlacklistRow[] }> {
+      if (addressesOnly && snapshot.sqlite && this.#rawSqlite) {
+        const pages = sqliteAddressPages(
+          snapshot.sqlite,
+          snapshot.db,
+          filter,
+          schema,
+          remaining,
+          this.#addressPageSize,
+          false,
+          window,
+        );
+        for (const page of pages) {
+          remaining -= page.count;
+          after = page.last ?? after;
+          yield { text: page.text };
+        }
+        return;
+      }
+      const pageSize = addressesOnly ? Math.min(PAGE_SIZE, this.#addressPageSize) : PAGE_SIZE;
+      for await (const page of blacklistPages(
+        snapshot.db,
+        filter,
+        schema,
+        remaining,
+        pageSize,
+        addressesOnly,
+        window,
+      )) {
+        const last = page[page.length - 1];
+        if (!last) continue;
+        remaining -= page.length;
+        after = { score: last.score, lastSeen: last.last_seen, ip: last.ip };
+        yield addressesOnly ? { text: page.map((row) => row.ip).join('\n') } : { rows: page };
+      }
+    };
+    for (const entry of included) {
+      if (remaining > 0) {
+        yield* read.call(this, { after, bound: { score: entry.score, lastSeen: entry.lastSeen } });
+      }
+      yield { entry };
+    }
+    if (remaining > 0) yield* read.call(this, { after, bound: null });
   }
 
   async *#prebuiltEntries(set: RangeSet, release: () => Promise<void>): AsyncGenerator<AddressLines> {
@@ -305,6 +773,44 @@ export class BlacklistService {
   }
 }
 
+function keyAddress(value: bigint) {
+  const bytes = Buffer.alloc(16);
+  let rest = value;
+  for (let i = 15; i >= 0; i--) {
+    bytes[i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
+  return ipFromKey(bytes);
+}
+
+// The country/ASN filters as filtered() applies them to rows (blacklist-repository).
+function geoPasses(params: BlacklistParams, country: string | null, asn: string | null): boolean {
+  if (
+    params.onlyCountries &&
+    (country === null || !(country === '' || params.onlyCountries.includes(country)))
+  ) {
+    return false;
+  }
+  if (params.exceptCountries && country !== null && params.exceptCountries.includes(country)) return false;
+  if (params.onlyAsn && (asn === null || !(asn === '' || params.onlyAsn.includes(asn)))) return false;
+  if (params.exceptAsn && asn !== null && params.exceptAsn.includes(asn)) return false;
+  return true;
+}
+
+function feedEntry(entry: FeedCidrEntry): BlacklistEntry {
+  return {
+    ip: entry.text,
+    version: entry.version,
+    confidenceLevel: entry.score,
+    lastSeen: entry.lastSeen,
+    sessions: 0,
+    protocols: [],
+    countryCode: entry.countryCode,
+    asn: entry.asn,
+    asnOrg: entry.asnOrg,
+  };
+}
+
 function toEntry(row: BlacklistRow, protocols: readonly string[]): BlacklistEntry {
   return {
     ip: row.ip,
@@ -325,14 +831,33 @@ function toEntry(row: BlacklistRow, protocols: readonly string[]): BlacklistEntr
  * country/ASN only when every member shares them. Memory: one small record per listed address. (The
  * firewall and text formats show only the CIDR, so they keep nothing but the range set: see #entries.)
  */
-async function* aggregated(pages: AsyncGenerator<BlacklistRow[]>): AsyncGenerator<BlacklistEntry[]> {
+async function* aggregated(
+  pages: AsyncGenerator<BlacklistRow[]>,
+  feedCidrs: readonly FeedCidrEntry[] = [],
+): AsyncGenerator<BlacklistEntry[]> {
   const builder = new RangeSetBuilder();
-  const members: { key: bigint; row: BlacklistRow }[] = [];
+  const members: { key: bigint; row: Omit<BlacklistRow, 'ip' | 'ip_key' | 'ip_version'> }[] = [];
   for await (const page of pages) {
     for (const row of page) {
       builder.addKey(row.ip_key);
       members.push({ key: keyValue(row.ip_key), row });
     }
+  }
+  // A feed CIDR entry is an aligned block, so it lies wholly inside one CIDR of the cover: a member
+  // keyed by its first address.
+  for (const entry of feedCidrs) {
+    builder.add(entry.text);
+    members.push({
+      key: entry.first,
+      row: {
+        score: entry.score,
+        last_seen: entry.lastSeen,
+        sessions: 0,
+        country_code: entry.countryCode,
+        asn: entry.asn,
+        asn_org: entry.asnOrg,
+      },
+    });
   }
   members.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const cidrs: { text: string; address: string; prefixLength: number; version: 4 | 6 }[] = [];

@@ -47,6 +47,8 @@ export class BulkReportService {
     private readonly allowlist: Parameters<typeof validateReport>[2],
     /** Write through raw prepared statements on SQLite (default); false keeps Kysely (tests compare). */
     private readonly rawSqlite = true,
+    /** Woken after a commit that marked IPs for TAXII publishing (decision 0852). */
+    private readonly outbox: { wake(): void } | null = null,
   ) {}
 
   /**
@@ -77,7 +79,8 @@ export class BulkReportService {
     let charged = 0;
     let duplicates = 0;
     try {
-      const quota = await this.store.transaction(async (tx) => {
+      // The commit leaves SQLite's WAL checkpoint to the outbox runner, after the response (decision 0852).
+      const quota = await this.store.transactionWithoutCheckpoint(async (tx) => {
         // Lock every IP up front in one order, before any rescore takes the TAXII clock: two bulk
         // requests sharing IPs cannot deadlock. Then everything is set-based (a few statements per 500 rows).
         const ips = [...new Set(valid.map((v) => v.report.ip.text))].sort();
@@ -105,24 +108,27 @@ export class BulkReportService {
           errors.push({ row: item.row, ip: item.report.ip.text, error: over.message, code: over.code });
         }
         const stored = toStore.slice(0, outcome.granted);
-        // On SQLite the writes go through prepared statements on the store's one connection (which
-        // this transaction holds); PostgreSQL keeps Kysely's multi-row statements.
+        // On SQLite the writes go through the store's one connection (which this transaction holds),
+        // each reputation row written once with its score (decision 0852); PostgreSQL keeps Kysely's
+        // multi-row statements and a separate rescore. Either way the TAXII work is only marked here
+        // and published by the outbox after the commit.
         const sqlite = this.rawSqlite && this.store.dialect === 'sqlite' ? this.store.sqlite : null;
-        await this.reports.applyMany(
-          tx,
-          key,
-          stored.map((item) => item.report),
-          now,
-          sqlite,
-        );
-        await this.scorer.rescoreMany(
-          tx,
-          stored.map((item) => item.report.ip.text),
-          now,
-          sqlite,
-        );
+        const reports = stored.map((item) => item.report);
+        if (sqlite) {
+          await this.reports.applyAndScoreMany(tx, key, reports, now, sqlite, { defer: true });
+        } else {
+          await this.reports.applyMany(tx, key, reports, now, null);
+          await this.scorer.rescoreMany(
+            tx,
+            reports.map((report) => report.ip.text),
+            now,
+            null,
+            { defer: true },
+          );
+        }
         return outcome;
       });
+      this.outbox?.wake();
       errors.sort((a, b) => a.row - b.row);
       return {
         total: rows.length,

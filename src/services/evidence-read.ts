@@ -1,6 +1,8 @@
 // Read side of the sensor evidence aggregates (SPEC §1, §3.1, §3.5): behaviours, primitives, protocols, usernames, recipients.
+import type BetterSqlite3 from 'better-sqlite3';
 import { type Catalog, loadCatalog, type Severity } from '../core/detection/catalog.js';
 import type { DbExecutor } from '../store/database.js';
+import { sqliteStatement } from '../store/sqlite-rows.js';
 
 /** Severity as stored in `reputations.max_severity`: 0 none, 1 low, 2 medium, 3 high, 4 very_high. */
 export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { low: 1, medium: 2, high: 3, very_high: 4 };
@@ -230,6 +232,50 @@ export async function sensorScoringAggregatesMany(
       entry.behaviors.push({ severity, count: Number(row.count) });
       entry.maxSeverity = Math.max(entry.maxSeverity, SEVERITY_RANK[severity]);
     }
+  }
+  return out;
+}
+
+/**
+ * sensorScoringAggregatesMany on SQLite's raw connection (`db` the one the caller's transaction is on):
+ * three statements in all, each joining the IP list (one JSON array parameter) to an aggregate table's
+ * primary key. Same result.
+ */
+export function sensorScoringAggregatesSqlite(
+  db: BetterSqlite3.Database,
+  ips: readonly string[],
+): Map<string, SensorScoringAggregates> {
+  const out = new Map<string, SensorScoringAggregates>();
+  for (const ip of ips) out.set(ip, { protocols: 0, primitives: 0, behaviors: [], maxSeverity: 0 });
+  if (ips.length === 0) return out;
+  const list = JSON.stringify(ips);
+  const counts = (table: string, column: string) =>
+    sqliteStatement(
+      db,
+      `select t.ip, count(*) from json_each(?) as j join ${table} as t on t.ip = j.value where t.${column} > 0 group by t.ip`,
+    )
+      .raw()
+      .all(list) as [string, number][];
+  for (const [ip, n] of counts('reputation_protocols', 'sessions')) {
+    const entry = out.get(ip);
+    if (entry) entry.protocols = Number(n);
+  }
+  for (const [ip, n] of counts('reputation_primitives', 'count')) {
+    const entry = out.get(ip);
+    if (entry) entry.primitives = Number(n);
+  }
+  const behaviors = sqliteStatement(
+    db,
+    'select t.ip, t.behavior, t.count from json_each(?) as j join reputation_behaviors as t on t.ip = j.value where t.count > 0 order by t.ip, t.behavior',
+  )
+    .raw()
+    .all(list) as [string, string, number][];
+  for (const [ip, behavior, count] of behaviors) {
+    const entry = out.get(ip);
+    const severity = behaviorSeverity(behavior);
+    if (!entry || severity === null) continue;
+    entry.behaviors.push({ severity, count: Number(count) });
+    entry.maxSeverity = Math.max(entry.maxSeverity, SEVERITY_RANK[severity]);
   }
   return out;
 }

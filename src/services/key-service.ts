@@ -78,7 +78,7 @@ export class KeyService {
    */
   private readonly presentedCache = new Map<
     string,
-    { key: AuthenticatedKey; expiresAt: number | null; until: number }
+    { auth: { ok: true; key: AuthenticatedKey }; expiresAt: number | null; until: number }
   >();
 
   constructor(
@@ -210,7 +210,7 @@ export class KeyService {
     if (result.ok) {
       if (this.presentedCache.size >= KEY_CACHE_CAPACITY) this.presentedCache.clear();
       this.presentedCache.set(presented, {
-        key: result.key,
+        auth: { ok: true, key: result.key },
         expiresAt: row.expires_at === null ? null : Number(row.expires_at),
         until: Date.now() + KEY_CACHE_TTL_MS,
       });
@@ -227,7 +227,7 @@ export class KeyService {
     const hit = this.presentedCache.get(presented);
     if (hit === undefined || hit.until <= Date.now()) return undefined;
     if (hit.expiresAt !== null && hit.expiresAt <= this.clock.now()) return undefined;
-    return { ok: true, key: hit.key };
+    return hit.auth;
   }
 
   private check(row: ApiKeyRow): { ok: true; key: AuthenticatedKey } | Failure {

@@ -17,9 +17,9 @@ import {
 import type { Store } from '../store/store.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { AuthenticatedKey } from './key-service.js';
-import { applyReports } from './report-batch.js';
+import { applyAndScoreSqlite, applyReports } from './report-batch.js';
 import { toNewReport, type ValidReport } from './report-input.js';
-import type { ReputationScorer } from './reputation-scoring.js';
+import type { ReputationScorer, RescoreOptions } from './reputation-scoring.js';
 
 export const MERGE_WINDOW_MS = 15 * 60_000;
 
@@ -132,5 +132,36 @@ export class ReportService {
       this.policy,
     );
     await applyReports(tx, key.id, trust, this.policy, reports, now, sqlite, this.geo);
+  }
+
+  /**
+   * applyMany followed by the scorer's rescoreMany of the same IPs, in one pass on SQLite's raw
+   * connection (each reputation row written once, decision 0852); stores what those two calls store.
+   */
+  async applyAndScoreMany(
+    tx: Parameters<Parameters<Store['transaction']>[0]>[0],
+    key: AuthenticatedKey,
+    reports: readonly ValidReport[],
+    now: number,
+    sqlite: BetterSqlite3.Database,
+    options: RescoreOptions,
+  ): Promise<void> {
+    const trust = reporterTrust(
+      key.trust,
+      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
+      this.policy,
+    );
+    await applyAndScoreSqlite(
+      tx,
+      sqlite,
+      this.scorer,
+      key.id,
+      trust,
+      this.policy,
+      reports,
+      now,
+      this.geo,
+      options,
+    );
   }
 }

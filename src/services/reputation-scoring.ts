@@ -11,6 +11,7 @@ import {
   type SensorScoringAggregates,
   sensorScoringAggregates,
   sensorScoringAggregatesMany,
+  sensorScoringAggregatesSqlite,
 } from './evidence-read.js';
 
 /**
@@ -26,7 +27,10 @@ export type ScoreListener = (
 ) => Promise<void>;
 
 /** The trust weights of the imported feeds listing this IP (SPEC §5 item 3), one per feed. */
-export async function feedsFor(db: DbExecutor, row: ReputationRow): Promise<{ trust: number }[]> {
+export async function feedsFor(
+  db: DbExecutor,
+  row: Pick<ReputationRow, 'ip_key' | 'ip_version'>,
+): Promise<{ trust: number }[]> {
   const listings = await feedListingsFor(db, Buffer.from(row.ip_key), row.ip_version === 6 ? 6 : 4);
   // A Tor exit list is context (geolocation.isTor), not evidence of abuse.
   return listings.filter((listing) => listing.kind !== 'tor').map((listing) => ({ trust: listing.trust }));
@@ -39,8 +43,42 @@ export type ScoreBatchListener = (
   now: number,
 ) => Promise<void>;
 
+/**
+ * The deferred form of a listener (decision 0852): inside the writing transaction it only records, durably,
+ * what the listener must do later (the TAXII outbox marks). `sqlite` is the raw connection `tx` is on.
+ */
+export type ScoreDeferredListener = (
+  tx: DbExecutor,
+  changes: readonly { readonly ip: string; readonly score: number; readonly before: number }[],
+  now: number,
+  sqlite: BetterSqlite3.Database | null,
+) => Promise<void>;
+
+/** What scoring needs of a reputation row besides the sensor aggregates and feeds. */
+export type ScoringRow = Pick<
+  ReputationRow,
+  'ip' | 'ip_key' | 'ip_version' | 'sessions' | 'contributor_weight'
+>;
+
+/** A computed score: with the whitelist factor, without it (`raw`), and the highest behaviour severity. */
+export interface ComputedScore {
+  readonly score: number;
+  readonly raw: number;
+  readonly maxSeverity: number;
+}
+
+/** Options of the batch rescoring paths. */
+export interface RescoreOptions {
+  /** Listeners with a deferred form only record their work in the transaction (bulk report). */
+  readonly defer?: boolean;
+}
+
 export class ReputationScorer {
-  private readonly listeners: { one: ScoreListener; many?: ScoreBatchListener }[] = [];
+  private readonly listeners: {
+    one: ScoreListener;
+    many?: ScoreBatchListener;
+    deferred?: ScoreDeferredListener;
+  }[] = [];
 
   constructor(
     private readonly policy: ScoringPolicy,
@@ -49,10 +87,16 @@ export class ReputationScorer {
 
   /**
    * `listener` runs for each changed row; with `many`, rescoreMany hands that one call all of its changed
-   * rows instead (it must do what calling `listener` for each of them in order would).
+   * rows instead (it must do what calling `listener` for each of them in order would). With `deferred`,
+   * batch rescoring asked to defer (`{ defer: true }`) calls only that, and whoever drains what it
+   * recorded must do what `many` would have done (decision 0852).
    */
-  onScoreChanged(listener: ScoreListener, many?: ScoreBatchListener): void {
-    this.listeners.push(many ? { one: listener, many } : { one: listener });
+  onScoreChanged(listener: ScoreListener, many?: ScoreBatchListener, deferred?: ScoreDeferredListener): void {
+    this.listeners.push({
+      one: listener,
+      ...(many ? { many } : {}),
+      ...(deferred ? { deferred } : {}),
+    });
   }
 
   private readonly touchListeners: ((ip: string) => void)[] = [];
@@ -115,7 +159,7 @@ export class ReputationScorer {
   }
 
   private inputFrom(
-    row: ReputationRow,
+    row: ScoringRow,
     sensor: SensorScoringAggregates,
     feeds: readonly { trust: number }[],
     ignoreWhitelist: boolean,
@@ -205,6 +249,75 @@ export class ReputationScorer {
   }
 
   /**
+   * Scores many rows in memory (`rows` as they will be stored), reading only the sensor aggregates (and
+   * feed listings, when any feed exists): the same `score()` as `rescore`. Nothing is written.
+   * `sqlite` (the raw connection `tx` is on) reads the aggregates with three set statements.
+   */
+  async scoreMany(
+    tx: DbExecutor,
+    rows: readonly ScoringRow[],
+    sqlite: BetterSqlite3.Database | null = null,
+  ): Promise<Map<string, ComputedScore>> {
+    const ips = rows.map((row) => row.ip);
+    const aggregates = sqlite
+      ? sensorScoringAggregatesSqlite(sqlite, ips)
+      : await sensorScoringAggregatesMany(tx, ips);
+    const anyFeeds = await this.feedsPresent(tx, false);
+    const out = new Map<string, ComputedScore>();
+    for (const row of rows) {
+      const sensor = aggregates.get(row.ip);
+      if (!sensor) continue;
+      const { input, maxSeverity } = this.inputFrom(
+        row,
+        sensor,
+        anyFeeds ? await feedsFor(tx, row) : [],
+        false,
+      );
+      const withWhitelist = score(input, this.policy).confidenceLevel;
+      const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
+      out.set(row.ip, { score: withWhitelist, raw, maxSeverity });
+    }
+    return out;
+  }
+
+  /**
+   * After a batch stored its scores: the touch listeners for every IP in `ips`, then the score listeners
+   * for `changed` (IP order). With `defer`, listeners that have a deferred form only record their work;
+   * the others get the changed rows, read back when `changed` holds no full rows.
+   */
+  async settleMany(
+    tx: DbExecutor,
+    ips: readonly string[],
+    changed: readonly { readonly ip: string; readonly score: number; readonly before: number }[],
+    now: number,
+    options: RescoreOptions & {
+      sqlite?: BetterSqlite3.Database | null;
+      rows?: readonly { readonly row: ReputationRow; readonly before: number }[];
+    } = {},
+  ): Promise<void> {
+    for (const ip of ips) this.touched(ip);
+    let rows = options.rows;
+    const full = async () => {
+      if (rows) return rows;
+      const read = await getReputations(
+        tx,
+        changed.map((c) => c.ip),
+      );
+      rows = changed.flatMap((c) => {
+        const row = read.get(c.ip);
+        return row ? [{ row, before: c.before }] : [];
+      });
+      return rows;
+    };
+    for (const listener of this.listeners) {
+      if (options.defer && listener.deferred)
+        await listener.deferred(tx, changed, now, options.sqlite ?? null);
+      else if (listener.many) await listener.many(tx, await full(), now);
+      else for (const { row, before } of await full()) await listener.one(tx, row, before, now);
+    }
+  }
+
+  /**
    * The batch form of `rescore` for many IPs in one transaction (bulk report, evidence ingest): rows read and scores written
    * in a few set statements, the same `score()` per row. Listeners run, in IP order, only for rows whose
    * stored score changed (a listener given an unchanged score has nothing to publish). Returns ip → score.
@@ -215,28 +328,24 @@ export class ReputationScorer {
     now: number,
     /** The raw SQLite connection `tx` is on, to store the scores through a prepared statement. */
     sqlite: BetterSqlite3.Database | null = null,
+    options: RescoreOptions = {},
   ): Promise<Map<string, number>> {
     const sorted = [...new Set(ips)].sort();
     const rows = await getReputations(tx, sorted);
+    const present = sorted.flatMap((ip) => {
+      const row = rows.get(ip);
+      return row ? [row] : [];
+    });
+    const scores = await this.scoreMany(tx, present, null);
     const results = new Map<string, number>();
     const writes: { ip: string; score: number; raw: number; maxSeverity: number }[] = [];
     const changed: { row: ReputationRow; before: number }[] = [];
-    const aggregates = await sensorScoringAggregatesMany(tx, sorted);
-    const anyFeeds = await this.feedsPresent(tx, false);
-    for (const ip of sorted) {
-      const row = rows.get(ip);
-      const sensor = aggregates.get(ip);
-      if (!row || !sensor) continue;
-      const { input, maxSeverity } = this.inputFrom(
-        row,
-        sensor,
-        anyFeeds ? await feedsFor(tx, row) : [],
-        false,
-      );
-      const withWhitelist = score(input, this.policy).confidenceLevel;
-      const raw = score({ ...input, ignoreWhitelist: true }, this.policy).confidenceLevel;
-      writes.push({ ip, score: withWhitelist, raw, maxSeverity });
-      results.set(ip, withWhitelist);
+    for (const row of present) {
+      const computed = scores.get(row.ip);
+      if (!computed) continue;
+      const { score: withWhitelist, raw, maxSeverity } = computed;
+      writes.push({ ip: row.ip, score: withWhitelist, raw, maxSeverity });
+      results.set(row.ip, withWhitelist);
       if (withWhitelist !== row.score || maxSeverity !== row.max_severity) {
         changed.push({
           row: {
@@ -251,11 +360,13 @@ export class ReputationScorer {
       }
     }
     await setScores(tx, writes, now, sqlite);
-    for (const ip of sorted) this.touched(ip);
-    for (const listener of this.listeners) {
-      if (listener.many) await listener.many(tx, changed, now);
-      else for (const { row, before } of changed) await listener.one(tx, row, before, now);
-    }
+    await this.settleMany(
+      tx,
+      sorted,
+      changed.map((c) => ({ ip: c.row.ip, score: c.row.score, before: c.before })),
+      now,
+      { ...options, sqlite, rows: changed },
+    );
     return results;
   }
 }

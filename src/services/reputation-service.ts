@@ -88,11 +88,32 @@ function variantOf(options: CheckOptions): string {
   return options.ignoreWhitelist ? 'ti' : 'tw';
 }
 
+/** One cached answer; the JSON text and its UTF-8 length are filled in when first sent as JSON. */
+interface CachedCheck {
+  readonly result: CheckResult;
+  readonly until: number;
+  readonly day: number;
+  json: string | undefined;
+  bytes: number;
+}
+
+/** A cached answer as sent: the JSON text and its length in bytes (Content-Length). */
+export interface CachedJson {
+  readonly json: string;
+  readonly bytes: number;
+}
+
 export class ReputationService {
-  private readonly cache = new Map<
-    string,
-    Map<string, { result: CheckResult; until: number; day: number; json?: string }>
-  >();
+  private readonly cache = new Map<string, Map<string, CachedCheck>>();
+  /**
+   * Invalidations while answers are being computed: an answer whose IP (or everything) was invalidated
+   * after its computation started may predate the new evidence, so it is returned but not cached.
+   * `touched` holds the sequence number of each IP's last invalidation, only while computations run.
+   */
+  private sequence = 0;
+  private allTouchedAt = 0;
+  private readonly touched = new Map<string, number>();
+  private computing = 0;
 
   constructor(
     private readonly store: Store,
@@ -101,21 +122,15 @@ export class ReputationService {
     private readonly geo: GeoLookup = NO_GEO,
   ) {
     scorer.onTouched((ip) => {
-      this.invalidations++;
       this.cache.delete(ip);
+      if (this.computing > 0) this.touched.set(ip, ++this.sequence);
     });
   }
-
-  /**
-   * Counts invalidations: an answer computed while one happened may have read the state from before a
-   * commit (PostgreSQL reads on another connection while the writer's transaction is still open), so it
-   * is returned but not cached.
-   */
-  private invalidations = 0;
 
   /** Drops every cached answer (whitelist or feed changes that affect many IPs). */
   invalidateAll(): void {
     this.cache.clear();
+    this.allTouchedAt = ++this.sequence;
   }
 
   /**
@@ -129,27 +144,41 @@ export class ReputationService {
     const wallNow = Date.now();
     const hit = this.cache.get(ip.text)?.get(variant);
     if (hit && hit.until > wallNow && hit.day === day) return { ...hit.result };
-    const generation = this.invalidations;
-    const result = await this.compute(ip, options, now);
-    if (generation !== this.invalidations) return { ...result };
+    const started = this.sequence;
+    this.computing += 1;
+    let result: CheckResult;
+    try {
+      result = await this.compute(ip, options, now);
+    } finally {
+      this.computing -= 1;
+    }
+    const invalidated = this.allTouchedAt > started || (this.touched.get(ip.text) ?? 0) > started;
+    if (this.computing === 0) this.touched.clear();
+    // Evidence for this IP was written while computing: the next check computes again.
+    if (invalidated) return result;
     if (this.cache.size >= CHECK_CACHE_CAPACITY) this.cache.clear();
     let variants = this.cache.get(ip.text);
     if (!variants) {
       variants = new Map();
       this.cache.set(ip.text, variants);
     }
-    variants.set(variant, { result, until: wallNow + CHECK_CACHE_TTL_MS, day });
+    variants.set(variant, { result, until: wallNow + CHECK_CACHE_TTL_MS, day, json: undefined, bytes: 0 });
     return { ...result };
   }
 
   /** The cached JSON answer when one is fresh (synchronous, for the hot path); undefined otherwise. */
   cachedJson(ip: IpAddress, options: CheckOptions, now: number): string | undefined {
+    return this.cachedAnswer(ip, options, now)?.json;
+  }
+
+  /** As `cachedJson`, with the answer's length in bytes, measured once when it was serialised. */
+  cachedAnswer(ip: IpAddress, options: CheckOptions, now: number): CachedJson | undefined {
     if (options.maxAgeDays !== null) return undefined;
     const variant = variantOf(options);
     const entry = this.cache.get(ip.text)?.get(variant);
     if (entry === undefined || entry.json === undefined) return undefined;
     if (entry.until <= Date.now() || entry.day !== utcDay(now)) return undefined;
-    return entry.json;
+    return entry as CachedJson;
   }
 
   /**
@@ -167,7 +196,10 @@ export class ReputationService {
       // Invalidated while computing (new evidence for this IP): serialise the answer just computed.
       if (entry === undefined) return JSON.stringify(result);
     }
-    entry.json ??= JSON.stringify(entry.result);
+    if (entry.json === undefined) {
+      entry.json = JSON.stringify(entry.result);
+      entry.bytes = Buffer.byteLength(entry.json);
+    }
     return entry.json;
   }
 

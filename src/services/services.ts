@@ -18,6 +18,7 @@ import { ReportService } from './report-service.js';
 import { ReputationScorer } from './reputation-scoring.js';
 import { ReputationService } from './reputation-service.js';
 import { RetentionService } from './retention-service.js';
+import { TaxiiOutbox } from './taxii-outbox.js';
 import { type BehaviorSource, revokeIndicator, TaxiiService } from './taxii-service.js';
 
 export interface Services {
@@ -34,6 +35,8 @@ export interface Services {
   readonly evidence: EvidenceService;
   readonly retention: RetentionService;
   readonly taxii: TaxiiService;
+  /** Bulk reports' deferred TAXII publishing (decision 0852); `drain()` before reading the feed in tests. */
+  readonly taxiiOutbox: TaxiiOutbox;
   readonly benign: BenignSources;
   readonly geo: GeoLookup;
 }
@@ -76,7 +79,10 @@ export function createServices(
       ? { behaviors: options.behaviors }
       : { behaviors: behaviorsFor, behaviorsMany: behaviorsForMany },
   );
-  // Indicator versions are published in the same transaction as the score change (SPEC §4).
+  // Indicator versions are published in the same transaction as the score change (SPEC §4), except
+  // for bulk reports: they mark the IPs in that transaction and the outbox publishes them right after
+  // the commit, a whole batch per transaction (decision 0852).
+  const taxiiOutbox = new TaxiiOutbox(store, taxii);
   // Neither in the feed before nor now: nothing to publish or revoke (skips a look-up per IP).
   const feedRelevant = (row: { score: number }, before: number) =>
     before >= config.taxiiScoreMinimum || row.score >= config.taxiiScoreMinimum;
@@ -87,6 +93,13 @@ export function createServices(
         tx,
         changes.filter((c) => feedRelevant(c.row, c.before)).map((c) => c.row),
         now,
+      ),
+    (tx, changes, now, sqlite) =>
+      taxiiOutbox.mark(
+        tx,
+        changes.filter((c) => feedRelevant(c, c.before)).map((c) => c.ip),
+        now,
+        sqlite,
       ),
   );
   const retention = new RetentionService(store, { retentionDays: config.retentionDays });
@@ -103,12 +116,13 @@ export function createServices(
     quota,
     scorer,
     taxii,
+    taxiiOutbox,
     benign,
     geo,
     keys: new KeyService(store, config.tiers, clock),
     reports,
-    bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist),
-    blacklist: new BlacklistService(store, config.allowlist),
+    bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist, true, taxiiOutbox),
+    blacklist: new BlacklistService(store, config.allowlist, { feeds: { scorer, benign, geo } }),
     reputation,
     evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog()), geo),
     retention,

@@ -193,9 +193,24 @@ export async function qualifiesBeyond(
   return row !== undefined;
 }
 
-type Keyset = { readonly score: number; readonly lastSeen: number; readonly ip: string };
+/** A row's place in list order: (score, lastSeen, ip), all descending. */
+export type Keyset = { readonly score: number; readonly lastSeen: number; readonly ip: string };
 
-// One keyset page in list order: the rows after `after` (or from the top).
+/**
+ * A place in list order between rows: the rows strictly before it are those with (score, lastSeen)
+ * greater than (score, lastSeen). Feed CIDR entries sit at such places (decision 0703).
+ */
+export type ListBound = { readonly score: number; readonly lastSeen: number };
+
+/** Where a page read starts (after `after`) and stops (before `bound`); both null = the whole list. */
+export interface ListWindow {
+  readonly after: Keyset | null;
+  readonly bound: ListBound | null;
+}
+
+const WHOLE_LIST: ListWindow = { after: null, bound: null };
+
+// One keyset page in list order: the rows after `after` (or from the top), before `bound` (if any).
 function pageQuery(
   db: DbExecutor,
   filter: BlacklistFilter,
@@ -203,9 +218,11 @@ function pageQuery(
   columns: readonly string[],
   after: Keyset | null,
   limit: number,
+  bound: ListBound | null = null,
 ) {
   const column = scoreColumn(filter);
   let query = filtered(db, filter, schema).select(columns as unknown as 'ip'[]);
+  if (bound) query = beforeBound(query, column, bound);
   if (after) {
     const { score, lastSeen, ip } = after;
     // The row-value comparison says exactly where the page starts; the plain bound on the score lets
@@ -216,6 +233,45 @@ function pageQuery(
       .where((eb: Rep) => eb(eb.refTuple(column, 'last_seen', 'ip'), '<', eb.tuple(score, lastSeen, ip)));
   }
   return query.orderBy(column, 'desc').orderBy('last_seen', 'desc').orderBy('ip', 'desc').limit(limit);
+}
+
+// Rows strictly before `bound` in list order; the plain bound on the score lets SQLite end the index range.
+function beforeBound<Q extends SelectQueryBuilder<Database, 'reputations', object>>(
+  query: Q,
+  column: 'score' | 'score_raw',
+  bound: ListBound,
+): Q {
+  return query
+    .where(column, '>=', bound.score)
+    .where((eb: Rep) =>
+      eb(eb.refTuple(column, 'last_seen'), '>', eb.tuple(bound.score, bound.lastSeen)),
+    ) as Q;
+}
+
+/**
+ * How many rows (at most `cap`) come before `bound` in list order: the place of a feed CIDR entry
+ * among the rows (decision 0703). An index range read of at most `cap` entries.
+ */
+export async function rowsBefore(
+  db: DbExecutor,
+  filter: BlacklistFilter,
+  schema: BlacklistSchema,
+  bound: ListBound,
+  cap: number,
+): Promise<number> {
+  const column = scoreColumn(filter);
+  const inner = beforeBound(filtered(db, filter, schema), column, bound)
+    .select('ip')
+    .orderBy(column, 'desc')
+    .orderBy('last_seen', 'desc')
+    .orderBy('ip', 'desc')
+    .limit(cap)
+    .as('before');
+  const row = await db
+    .selectFrom(inner)
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 /**
@@ -230,10 +286,12 @@ export async function* blacklistPages(
   limit: number,
   pageSize = 5000,
   addressesOnly = false,
+  /** Start after `window.after` and stop before `window.bound` (the limit still applies). */
+  window: ListWindow = WHOLE_LIST,
 ): AsyncGenerator<BlacklistRow[]> {
   const column = scoreColumn(filter);
   let remaining = limit;
-  let after: Keyset | null = null;
+  let after: Keyset | null = window.after;
   // Formats that show only addresses read nothing but the list index's own columns (no table look-up
   // per row); the other fields are left empty.
   const columns = addressesOnly
@@ -257,6 +315,7 @@ export async function* blacklistPages(
       columns,
       after,
       Math.min(pageSize, remaining),
+      window.bound,
     ).execute()) as BlacklistRow[];
     if (addressesOnly) {
       for (const row of rows as { -readonly [K in keyof BlacklistRow]: BlacklistRow[K] }[]) {
@@ -284,6 +343,8 @@ export async function* blacklistPages(
 export interface AddressPage {
   readonly text: string;
   readonly count: number;
+  /** The keyset of the page's last row (from `sqliteAddressPages` when asked for a window). */
+  readonly last?: Keyset;
   readonly maxLastSeen?: number;
   readonly sumScore?: number;
   readonly sumEnrichment?: number;
@@ -309,15 +370,24 @@ export function* sqliteAddressPages(
   pageSize = 20_000,
   /** Also return each page's share of the address-only fingerprint. */
   withFingerprint = false,
+  /** Start after `window.after`, stop before `window.bound`; with a window every page carries `last`. */
+  window: ListWindow | null = null,
 ): Generator<AddressPage> {
   const column = scoreColumn(filter);
   const probe = sqlite.prepare(`select ${column}, last_seen from reputations where ip = ?`).raw();
+  const keysetOf = (text: string): Keyset => {
+    const last = text.slice(text.lastIndexOf('\n') + 1);
+    const key = probe.get(last) as [number, number] | undefined;
+    if (!key) throw new Error('blacklist keyset row vanished inside the snapshot');
+    return { score: key[0], lastSeen: key[1], ip: last };
+  };
   let remaining = limit;
-  let after: Keyset | null = null;
+  let after: Keyset | null = window?.after ?? null;
+  const bound = window?.bound ?? null;
   while (remaining > 0) {
     const want = Math.min(pageSize, remaining);
     const columns = withFingerprint ? ['ip', `${column} as score`, 'last_seen'] : ['ip'];
-    const compiled = pageQuery(db, filter, schema, columns, after, want).compile();
+    const compiled = pageQuery(db, filter, schema, columns, after, want, bound).compile();
     const aggregates = withFingerprint ? ', max(last_seen), sum(score), sum(octet_length(ip))' : '';
     const [text, count, maxLastSeen, sumScore, sumEnrichment] = sqlite
       .prepare(`select group_concat(ip, char(10)), count(*)${aggregates} from (${compiled.sql})`)
@@ -325,12 +395,15 @@ export function* sqliteAddressPages(
       .get(...compiled.parameters) as [string | null, number, number?, number?, number?];
     if (count === 0 || text === null) return;
     remaining -= count;
+    if (window) {
+      after = keysetOf(text);
+      yield { text, count, last: after };
+      if (count < want || remaining === 0) return;
+      continue;
+    }
     yield withFingerprint ? { text, count, maxLastSeen, sumScore, sumEnrichment } : { text, count };
     if (count < want || remaining === 0) return;
-    const last = text.slice(text.lastIndexOf('\n') + 1);
-    const key = probe.get(last) as [number, number] | undefined;
-    if (!key) throw new Error('blacklist keyset row vanished inside the snapshot');
-    after = { score: key[0], lastSeen: key[1], ip: last };
+    after = keysetOf(text);
   }
 }
 

@@ -160,6 +160,12 @@ export interface PendingSessionsTable {
   delta: string;
 }
 
+/** Decision 0852: an IP whose TAXII versions a bulk report left to the publisher; `now` as in the report. */
+export interface PendingTaxiiTable {
+  ip: string;
+  now: number;
+}
+
 /** Decision 0605: a day's counts of one threshold primitive of an `acrossSessions` behaviour. */
 export interface SensorAuthWindowsTable {
   ip: string;
@@ -265,6 +271,7 @@ export interface Database {
   events: EventsTable;
   sensor_sessions: SensorSessionsTable;
   pending_sessions: PendingSessionsTable;
+  pending_taxii: PendingTaxiiTable;
   sensor_auth_windows: SensorAuthWindowsTable;
   sensor_usernames: SensorUsernamesTable;
   sensor_recipients: SensorRecipientsTable;

@@ -169,3 +169,41 @@ export async function otherFeedRanges(
     prefix: r.prefix,
   }));
 }
+
+/** One CIDR listing of a scoring feed (not Tor), as the blacklist reads them (decision 0703). */
+export interface FeedRangeListing {
+  readonly feed: string;
+  readonly trust: number;
+  readonly startKey: Buffer;
+  readonly endKey: Buffer;
+  readonly listedAt: number;
+}
+
+/**
+ * Every CIDR (not single-address) listing of every scoring feed (Tor exit lists excluded: they add no
+ * score), in start-key order. Read through `feed_entries_single_idx`, so single-address listings cost nothing.
+ */
+export async function feedRangeListings(db: DbExecutor): Promise<FeedRangeListing[]> {
+  const rows = await db
+    .selectFrom('feed_entries')
+    .innerJoin('feeds', 'feeds.name', 'feed_entries.feed')
+    .select([
+      'feeds.name as name',
+      'feeds.trust as trust',
+      'feed_entries.start_key as start_key',
+      'feed_entries.end_key as end_key',
+      'feed_entries.listed_at as listed_at',
+    ])
+    .where('feed_entries.single', '=', 0)
+    .where('feeds.kind', '!=', 'tor')
+    .orderBy('feed_entries.start_key')
+    .orderBy('feeds.name')
+    .execute();
+  return rows.map((r) => ({
+    feed: r.name,
+    trust: Number(r.trust),
+    startKey: Buffer.from(r.start_key),
+    endKey: Buffer.from(r.end_key),
+    listedAt: Number(r.listed_at),
+  }));
+}

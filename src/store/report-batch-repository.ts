@@ -113,7 +113,7 @@ export interface ReporterDelta {
 }
 
 /** Each (ip, reporter) at most once per call (one conflict key per statement, as PostgreSQL requires). */
-const REPORTER_CONFLICT = `on conflict (ip, reporter_id) do update set
+export const REPORTER_CONFLICT = `on conflict (ip, reporter_id) do update set
   reports = reputation_reporters.reports + excluded.reports,
   weight = excluded.weight,
   last_reported_at = case when excluded.last_reported_at > reputation_reporters.last_reported_at then excluded.last_reported_at else reputation_reporters.last_reported_at end`;
@@ -219,6 +219,34 @@ export async function upsertDayReports(
   }
 }
 
+/** Each (ip, protocol) at most once per call; adds to `events` only (ReportService.apply's addReportProtocol). */
+export async function upsertReportProtocols(
+  tx: DbExecutor,
+  deltas: readonly { ip: string; protocol: string; events: number }[],
+  sqlite: Raw = null,
+): Promise<void> {
+  if (sqlite) {
+    sqliteInsertObjects(
+      sqlite,
+      'reputation_protocols',
+      deltas.map((d) => ({ ip: d.ip, protocol: d.protocol, sessions: 0, events: d.events })),
+      'on conflict (ip, protocol) do update set events = reputation_protocols.events + excluded.events',
+    );
+    return;
+  }
+  for (const part of chunks(deltas)) {
+    await tx
+      .insertInto('reputation_protocols')
+      .values(part.map((d) => ({ ip: d.ip, protocol: d.protocol, sessions: 0, events: d.events })))
+      .onConflict((oc) =>
+        oc
+          .columns(['ip', 'protocol'])
+          .doUpdateSet({ events: sql<number>`reputation_protocols.events + excluded.events` }),
+      )
+      .execute();
+  }
+}
+
 export interface ContributorDelta {
   readonly ip: { readonly text: string; readonly key: Buffer; readonly version: 4 | 6 };
   /** Earliest and latest reportedAt added (widen first/last seen). */
@@ -235,7 +263,7 @@ export interface ContributorDelta {
  * Creates missing reputation rows and adds contributor totals, one row per IP per call: the batch form of
  * touchReputation + addContributorTotals.
  */
-function contributorRow(d: ContributorDelta, now: number) {
+export function contributorRow(d: ContributorDelta, now: number) {
   return {
     ...newReputationRow(d.ip, d.firstAt, d.lastAt, now, d.geo),
     report_count: d.reports,

@@ -1,9 +1,12 @@
 // The Store: an open database plus the transaction helper every service uses.
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, SqliteDialect, sql, type Transaction } from 'kysely';
 import type { Database, Db, DbExecutor, Dialect } from './database.js';
 import { migrateToLatest, type OpenDatabase, openDatabase } from './open-database.js';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
+
+/** SQLite's default automatic checkpoint threshold (WAL pages), restored after transactionWithoutCheckpoint. */
+const WAL_AUTOCHECKPOINT_PAGES = 1000;
 
 export class Store {
   readonly db: Db;
@@ -39,6 +42,38 @@ export class Store {
    */
   transaction<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(work);
+  }
+
+  /**
+   * `transaction(work)` whose commit does not run SQLite's automatic WAL checkpoint (decision 0852): a big
+   * write (a bulk report dirties thousands of pages) commits into the WAL only, and the caller runs
+   * `checkpoint()` later, off the request path. The commit is as durable as any other (WAL, `synchronous =
+   * NORMAL`); any later commit on the connection checkpoints as usual if nobody called `checkpoint()`.
+   * PostgreSQL: the same as `transaction`.
+   */
+  async transactionWithoutCheckpoint<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const sqlite = this.sqlite;
+    if (!sqlite) return this.transaction(work);
+    try {
+      return await this.transaction(async (tx) => {
+        // Inside the transaction: the connection is ours until the commit.
+        sqlite.pragma('wal_autocheckpoint = 0');
+        return work(tx);
+      });
+    } finally {
+      sqlite.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    }
+  }
+
+  /**
+   * Copies the WAL back into the database file as far as readers allow (SQLite `wal_checkpoint(PASSIVE)`,
+   * waiting for any open transaction on the connection first); nothing on PostgreSQL.
+   */
+  async checkpoint(): Promise<void> {
+    if (this.dialect !== 'sqlite' || !this.sqlite) return;
+    await this.db.connection().execute(async (connection) => {
+      await sql`pragma wal_checkpoint(PASSIVE)`.execute(connection);
+    });
   }
 
   /**

@@ -1,5 +1,9 @@
 // Runs the vakt CLI from source (via tsx) so process tests need no build; cluster workers re-run this same file.
-import { main } from '../../src/cli/main.js';
+// Like bin/vakt.js it holds node's nextTick shape before the CLI's modules load (decision 0009).
+import { keepNextTickShape } from '../../src/cli/tick-shape.js';
+
+keepNextTickShape();
+const { main } = await import('../../src/cli/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -7,38 +7,60 @@ import type { QuotaOutcome } from '../../quota/quota-counter.js';
 import type { Services } from '../../services/services.js';
 import { keyOf } from './auth.js';
 
+/** The X-RateLimit-Reset value (next UTC midnight, epoch seconds), kept for the day it was made for. */
+let resetDay = Number.NaN;
+let resetText = '';
+function rateLimitReset(now: number): string {
+  const day = utcDay(now);
+  if (day !== resetDay) {
+    resetText = String(((day + 1) * DAY_MS) / 1000);
+    resetDay = day;
+  }
+  return resetText;
+}
+
 /**
- * Every quota header for `counter`, as lower-case name/value pairs (SPEC §2.3). Unlimited keys get
- * X-Daily-Used only. One list for Fastify replies and the check fast lane, so both send the same.
+ * Appends every quota header for `counter` to `list` as lower-case name, value, name, value … (SPEC §2.3).
+ * Unlimited keys get X-Daily-Used only. One list for Fastify replies and the check fast lane (which hands
+ * it to `writeHead` as it is), so both send the same.
  */
-export function quotaHeaderPairs(counter: Counter, outcome: QuotaOutcome, now: number): [string, string][] {
-  const pairs: [string, string][] = [['x-daily-used', String(outcome.used)]];
-  if (outcome.limit === null) return pairs;
+export function pushQuotaHeaders(
+  list: (string | number)[],
+  counter: Counter,
+  outcome: QuotaOutcome,
+  now: number,
+): void {
+  list.push('x-daily-used', String(outcome.used));
+  if (outcome.limit === null) return;
   const remaining = String(Math.max(0, outcome.limit - outcome.used));
   const limit = String(outcome.limit);
-  pairs.push(['x-daily-limit', limit], ['x-daily-remaining', remaining]);
+  list.push('x-daily-limit', limit, 'x-daily-remaining', remaining);
   switch (counter) {
     case 'lookups':
     case 'blacklist':
-      pairs.push(
-        ['x-ratelimit-limit', limit],
-        ['x-ratelimit-remaining', remaining],
-        ['x-ratelimit-reset', String(((utcDay(now) + 1) * DAY_MS) / 1000)],
+      list.push(
+        'x-ratelimit-limit',
+        limit,
+        'x-ratelimit-remaining',
+        remaining,
+        'x-ratelimit-reset',
+        rateLimitReset(now),
       );
       break;
     case 'reports':
-      pairs.push(['x-report-limit', limit], ['x-report-remaining', remaining]);
+      list.push('x-report-limit', limit, 'x-report-remaining', remaining);
       break;
     case 'taxii':
-      pairs.push(['x-taxii-limit', limit], ['x-taxii-remaining', remaining]);
+      list.push('x-taxii-limit', limit, 'x-taxii-remaining', remaining);
       break;
   }
-  return pairs;
 }
 
 /** Sets every quota header for `counter` on the reply. */
 export function setQuotaHeaders(reply: FastifyReply, counter: Counter, outcome: QuotaOutcome, now: number) {
-  for (const [name, value] of quotaHeaderPairs(counter, outcome, now)) reply.header(name, value);
+  const list: (string | number)[] = [];
+  pushQuotaHeaders(list, counter, outcome, now);
+  for (let i = 0; i < list.length; i += 2) reply.header(String(list[i]), list[i + 1]);
 }
 
 /** The 429 for an exhausted counter, with Retry-After = seconds to the next UTC midnight. */

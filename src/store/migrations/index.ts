@@ -374,6 +374,40 @@ function pendingSessions(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration 0010: feed CIDR listings (single = 0) read without a scan of the single-address listings,
+ * which a large feed holds by the hundred thousand: the blacklist reads every CIDR listing per request
+ * (decision 0703).
+ */
+const feedRangeIndex: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createIndex('feed_entries_single_idx')
+      .on('feed_entries')
+      .columns(['single', 'start_key'])
+      .execute();
+  },
+};
+
+/**
+ * Migration 0011: IPs whose score a bulk report changed and whose TAXII versions are not yet published
+ * (decision 0852). Written in the report's transaction, cleared by the publisher in the transaction that
+ * publishes them; `now` is the latest report time that marked the IP (the versions' `modified`).
+ */
+function pendingTaxii(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('pending_taxii')
+        .addColumn('ip', 'text', (c) => c.primaryKey())
+        .addColumn('now', t.bigint, (c) => c.notNull())
+        .$call((builder) => (dialect === 'sqlite' ? builder.modifyEnd(sql`without rowid`) : builder))
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -385,5 +419,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0007-score-updated-index': scoreUpdatedIndex,
     '0008-auth-windows': authWindows(dialect),
     '0009-pending-sessions': pendingSessions(dialect),
+    '0010-feed-range-index': feedRangeIndex,
+    '0011-pending-taxii': pendingTaxii(dialect),
   };
 }

@@ -1,0 +1,172 @@
+// Deferred TAXII publishing (decision 0852): a bulk report marks the IPs it rescored; the publisher drains the marks.
+import type BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
+import type { DbExecutor } from '../store/database.js';
+import { clearPendingTaxii, markPendingTaxii, readPendingTaxii } from '../store/pending-taxii-repository.js';
+import { getReputations, lockIps } from '../store/report-batch-repository.js';
+import type { ReputationRow } from '../store/reputation-repository.js';
+import type { Store } from '../store/store.js';
+import type { TaxiiService } from './taxii-service.js';
+
+/** Serialises drains across processes on PostgreSQL (SQLite's write lock already does). */
+const PUBLISHER_LOCK = 'taxii-outbox';
+
+/**
+ * The outbox between bulk reports and the TAXII feed. `mark` runs inside the report's transaction, so a
+ * committed report always leaves its marks and a rolled-back one none. `drain` publishes, in ONE
+ * transaction, every pending IP from its current reputation row with `TaxiiService.publishMany` (so
+ * readers see all of a batch or none of it) and clears the marks in the same transaction: a crash before
+ * the commit leaves them for the next drain, and a repeated drain finds nothing. Publishing reads the
+ * current row and the latest stored version, so an IP published meanwhile (a single report, another
+ * drain) gets no duplicate version.
+ */
+export class TaxiiOutbox {
+  /** Drains run one after another; `queued` is the next one, not yet started (callers share it). */
+  private chain: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | null = null;
+  private runner: {
+    quietMs: number;
+    maxLagMs: number;
+    onError: (error: unknown) => void;
+    wakeTimer: NodeJS.Timeout | null;
+    deadline: number;
+    tick: NodeJS.Timeout;
+  } | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly taxii: TaxiiService,
+  ) {}
+
+  /** Marks `ips` pending as of `now` inside `tx` (`sqlite`: the raw connection `tx` is on). */
+  async mark(
+    tx: DbExecutor,
+    ips: readonly string[],
+    now: number,
+    sqlite: BetterSqlite3.Database | null = null,
+  ): Promise<void> {
+    await markPendingTaxii(
+      tx,
+      ips.map((ip) => ({ ip, now })),
+      sqlite,
+    );
+  }
+
+  /**
+   * Publishes every pending IP; resolves when nothing marked before the call is still pending. Calls
+   * made while a drain runs share the next one.
+   */
+  drain(): Promise<void> {
+    if (this.queued) return this.queued;
+    const next = this.chain.then(async () => {
+      this.queued = null;
+      await this.publishPending();
+      // Bulk reports commit without SQLite's automatic checkpoint; it runs here, after their responses.
+      await this.store.checkpoint();
+    });
+    this.queued = next;
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * Runs the publisher in this process: now, after each `wake()` (a bulk report committed marks) once
+   * `quietMs` passed without another, but at most `maxLagMs` after the first, and every `intervalMs` as
+   * a safety net (marks left by a crashed process or another worker). Failures go to `onError` and are
+   * retried on the next wake or tick.
+   */
+  start(
+    options: {
+      intervalMs?: number;
+      quietMs?: number;
+      maxLagMs?: number;
+      onError?: (error: unknown) => void;
+    } = {},
+  ): void {
+    if (this.runner) return;
+    const runner = {
+      quietMs: options.quietMs ?? 20,
+      maxLagMs: options.maxLagMs ?? 500,
+      onError: options.onError ?? (() => {}),
+      wakeTimer: null as NodeJS.Timeout | null,
+      deadline: 0,
+      tick: setInterval(() => this.background(), options.intervalMs ?? 2_000),
+    };
+    runner.tick.unref();
+    this.runner = runner;
+    this.background();
+  }
+
+  /** Stops the runner and waits for a drain in progress. */
+  async stop(): Promise<void> {
+    const runner = this.runner;
+    this.runner = null;
+    if (runner) {
+      clearInterval(runner.tick);
+      if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
+    }
+    await this.chain;
+  }
+
+  /** Tells the runner (if started) that marks were committed. */
+  wake(): void {
+    const runner = this.runner;
+    if (!runner) return;
+    const now = Date.now();
+    if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
+    else runner.deadline = now + runner.maxLagMs;
+    runner.wakeTimer = setTimeout(
+      () => {
+        runner.wakeTimer = null;
+        this.background();
+      },
+      Math.max(0, Math.min(runner.quietMs, runner.deadline - now)),
+    );
+    runner.wakeTimer.unref();
+  }
+
+  private background(): void {
+    const runner = this.runner;
+    if (!runner) return;
+    this.drain().catch((error) => runner.onError(error));
+  }
+
+  /** One transaction: publish every pending IP and clear its mark. Returns how many were pending. */
+  private async publishPending(): Promise<number> {
+    const dialect = this.store.dialect;
+    return this.store.transaction(async (tx) => {
+      // One publisher at a time in the cluster; taken before the IP locks and the feed clock (lock order:
+      // publisher → IPs → clock; reports take IPs → clock, so no cycle).
+      if (dialect === 'postgres') {
+        await sql`select pg_advisory_xact_lock(hashtextextended(${PUBLISHER_LOCK}, 7462))`.execute(tx);
+      }
+      let marks = await readPendingTaxii(tx);
+      if (marks.length === 0) return 0;
+      const ips = marks.map((mark) => mark.ip);
+      await lockIps(tx, dialect, ips);
+      if (dialect === 'postgres') {
+        // A report may have moved a mark's time between the read and the locks: read them again.
+        const taken = new Set(ips);
+        marks = (await readPendingTaxii(tx)).filter((mark) => taken.has(mark.ip));
+      }
+      const rows = await getReputations(tx, ips);
+      // Published per report time, oldest first (as the reports would have published them in their own
+      // transactions: commit order, IP order within one), so `modified` is when the score changed. An IP
+      // marked by several reports before this drain has one mark, with the latest time: one version.
+      // A purged IP has no row (retention revoked its indicator already): only its mark is cleared.
+      const byTime = new Map<number, ReputationRow[]>();
+      for (const mark of marks) {
+        const row = rows.get(mark.ip);
+        if (!row) continue;
+        const group = byTime.get(mark.now);
+        if (group) group.push(row);
+        else byTime.set(mark.now, [row]);
+      }
+      for (const now of [...byTime.keys()].sort((a, b) => a - b)) {
+        await this.taxii.publishMany(tx, byTime.get(now) ?? [], now);
+      }
+      await clearPendingTaxii(tx, ips);
+      return marks.length;
+    });
+  }
+}
