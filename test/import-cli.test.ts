@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
 import { runCli } from './helpers/server-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vakt-import-cli-'));
@@ -52,6 +53,28 @@ describe('vakt import (process)', () => {
     const second = JSON.parse((await runCli(['import', 'cowrie', file, '--json'], env)).stdout);
     assert.equal(second.accepted, 0);
     assert.equal(second.duplicates, 3);
+  });
+
+  it('stores country and ASN on the rows an import creates (blacklist filters read them)', async () => {
+    const file = join(dir, 'geo.csv');
+    writeFileSync(file, 'IP,Category,Protocol,Comment\n45.83.12.7,brute_force,ssh,x\n');
+    const res = await runCli(['import', 'reports-csv', file, '--json'], env);
+    assert.equal(res.code, 0, res.stderr);
+    const db = new Database(join(dir, 'vakt.db'), { readonly: true });
+    try {
+      const rows = db
+        .prepare(
+          "select ip, country_code, asn from reputations where ip in ('45.83.15.9', '45.83.12.7') order by ip",
+        )
+        .all() as { ip: string; country_code: string | null; asn: string | null }[];
+      assert.equal(rows.length, 2, 'the Cowrie address and the CSV address');
+      for (const row of rows) {
+        assert.match(String(row.country_code), /^[A-Z]{2}$/, `${row.ip} has a country`);
+        assert.match(String(row.asn), /^[0-9]+$/, `${row.ip} has an ASN`);
+      }
+    } finally {
+      db.close();
+    }
   });
 
   it('prints a readable summary without --json', async () => {

@@ -68,6 +68,8 @@ async function importLogsCommand(args: string[]): Promise<number> {
   const tty = process.stderr.isTTY === true && !values.json;
   const started = Date.now();
   try {
+    // Rows the import creates store country and ASN (blacklist filters read them), as the server's do.
+    await runtime.services.geo.load();
     const summary = await runImport(runtime.services, kind as ImportKind, files, {
       now: runtime.services.clock.now(),
       ...(year === undefined ? {} : { year }),
