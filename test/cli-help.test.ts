@@ -18,9 +18,12 @@ describe('vakt <command> --help', () => {
     ['migrate', /^usage: vakt migrate/],
     ['keys', /^usage:\n {2}vakt keys create --tier/],
     ['purge', /^usage: vakt purge \[--dry-run\] \[--json\][\s\S]*--dry-run/],
+    ['whitelist', /^usage: vakt whitelist list\n {7}vakt whitelist refresh --source NAME/],
+    ['whitelist list', /^usage: vakt whitelist list/],
+    ['whitelist refresh', /^usage: vakt whitelist list[\s\S]*next start/],
   ] as const) {
     it(`${command} --help prints its own usage, exits 0 and opens no database`, async () => {
-      const result = await runCli([command, '--help'], env);
+      const result = await runCli([...command.split(' '), '--help'], env);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, expected);
       assert.doesNotMatch(result.stdout, /IP reputation and threat intelligence/);

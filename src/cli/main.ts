@@ -6,7 +6,7 @@ import { KEYS_USAGE, keysCommand } from './keys-command.js';
 import { printError, printLine, UsageError } from './output.js';
 import { purgeCommand } from './purge-command.js';
 import { serveCommand } from './serve-command.js';
-import { whitelistCommand } from './whitelist-command.js';
+import { WHITELIST_HELP, whitelistCommand } from './whitelist-command.js';
 
 const HELP = `vakt — IP reputation and threat intelligence
 
@@ -22,7 +22,7 @@ Server:
 
 Every command prints its own usage with --help (e.g. vakt purge --help).`;
 
-/** Usage texts printed by `vakt <command> --help`; import and whitelist print their own. */
+/** Usage texts printed by `vakt <command> … --help`; import prints its own (one per kind). */
 const COMMAND_HELP: Record<string, string> = {
   serve: `usage: vakt serve [--workers N]
   Starts the API server on VAKT_HOST:VAKT_PORT (default 127.0.0.1:8080) with the database in
@@ -31,6 +31,7 @@ const COMMAND_HELP: Record<string, string> = {
   migrate: `usage: vakt migrate
   Brings the database in VAKT_DATABASE_URL up to the latest schema and lists what it applied.`,
   keys: KEYS_USAGE,
+  whitelist: WHITELIST_HELP,
   purge: `usage: vakt purge [--dry-run] [--json]
   Runs the retention job now (VAKT_RETENTION_DAYS): removes raw telemetry, reputations and username or
   e-mail lookups older than the window, and prints what it removed.
@@ -54,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   // Commands without a usage text of their own must never act on --help (e.g. migrate).
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
-  if (wantsHelp && !['import', 'whitelist'].includes(command ?? '')) {
+  if (wantsHelp && command !== 'import') {
     printLine(COMMAND_HELP[command ?? ''] ?? HELP);
     return 0;
   }

@@ -6,8 +6,8 @@ import { benignTable, ListBenignSources, saveBenignList } from '../services/beni
 import { printLine, printTable, UsageError } from './output.js';
 import { openRuntime } from './runtime.js';
 
-const HELP = `vakt whitelist list
-vakt whitelist refresh --source NAME (--file F | --url U)
+export const WHITELIST_HELP = `usage: vakt whitelist list
+       vakt whitelist refresh --source NAME (--file F | --url U)
   Replaces the list of a known-benign source (one IP or CIDR per line). Running servers apply it at
   their next start.`;
 
@@ -37,9 +37,9 @@ export async function whitelistCommand(args: string[]): Promise<number> {
       await runtime.close();
     }
   }
-  if (verb !== 'refresh') throw new UsageError(HELP);
+  if (verb !== 'refresh') throw new UsageError(WHITELIST_HELP);
   if (!values.source || (values.file === undefined) === (values.url === undefined))
-    throw new UsageError(HELP);
+    throw new UsageError(WHITELIST_HELP);
   const text =
     values.file !== undefined ? await readFile(values.file, 'utf8') : await fetchList(values.url ?? '');
   const lines = text.split(/\r?\n/);
