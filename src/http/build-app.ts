@@ -197,7 +197,13 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Vakt API', version: '1' },
+      info: {
+        title: 'Vakt API',
+        version: '1',
+        description:
+          'The /v1 REST API. The TAXII 2.1 server under /taxii2/ follows the OASIS TAXII 2.1 specification and ' +
+          'is not described here; GET /healthz is the liveness probe.',
+      },
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       },

@@ -69,6 +69,8 @@ export function registerReadOnly(app: FastifyInstance, url: string): void {
   app.route({
     method: ['POST', 'PUT', 'PATCH', 'DELETE'],
     url,
+    // Like the TAXII GET routes: the TAXII 2.1 specification describes them, not /openapi.json.
+    schema: { hide: true },
     handler: async () => {
       throw new ApiError('method_not_allowed', 'This TAXII resource is read-only.', undefined, {
         Allow: 'GET, HEAD',
