@@ -31,6 +31,7 @@ import {
 import { chunks, lockIps } from '../store/report-batch-repository.js';
 import { earlier, fillGeoColumns, later, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
+import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
 import { normaliseEmail } from './evidence-read.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { ReputationScorer } from './reputation-scoring.js';
@@ -350,9 +351,8 @@ async function upsertAdd<T extends Record<string, string | number>>(
 
 export class EvidenceService {
   private readonly windowed: WindowedBehavior[];
-  /** Drains run one after another; `queued` is the next one, not yet started (callers share it). */
-  private chain: Promise<void> = Promise.resolve();
-  private queued: Promise<void> | null = null;
+  /** Runs `drainAll`, one drain at a time, in the background once started (decision 0630). */
+  private readonly runner = new DrainRunner(() => this.drainAll(), { quietMs: 50, maxLagMs: 1_000 });
   /**
    * Events of sessions that were new when this process stored them (no pending mark, no stored raw event
    * of the session), by session key, until aggregated. Used only where it provably is the whole stored
@@ -362,14 +362,6 @@ export class EvidenceService {
   private freshEvents = 0;
   private readonly processToken = randomUUID();
   private batches = 0;
-  private runner: {
-    quietMs: number;
-    maxLagMs: number;
-    onError: (error: unknown) => void;
-    wakeTimer: NodeJS.Timeout | null;
-    deadline: number;
-    tick: NodeJS.Timeout;
-  } | null = null;
 
   constructor(
     private readonly store: Store,
@@ -397,7 +389,7 @@ export class EvidenceService {
     );
     // Only once committed: a rolled-back batch leaves nothing in the cache.
     for (const [key, entry] of newSessions) this.remember(key, entry);
-    if (outcome.accepted > 0) this.wake();
+    if (outcome.accepted > 0) this.runner.wake();
     return outcome;
   }
 
@@ -629,14 +621,7 @@ export class EvidenceService {
    * process in the cluster aggregates at a time (advisory lock); the others wait for it.
    */
   drain(): Promise<void> {
-    if (this.queued) return this.queued;
-    const next = this.chain.then(() => {
-      this.queued = null;
-      return this.drainAll();
-    });
-    this.queued = next;
-    this.chain = next.catch(() => {});
-    return next;
+    return this.runner.drain();
   }
 
   /**
@@ -646,59 +631,13 @@ export class EvidenceService {
    * batches is answered first and aggregated in larger chunks, and reputation still lags by at most about
    * `maxLagMs` plus the drain. Failures go to `onError` and are retried on the next wake or tick.
    */
-  start(
-    options: {
-      intervalMs?: number;
-      quietMs?: number;
-      maxLagMs?: number;
-      onError?: (error: unknown) => void;
-    } = {},
-  ): void {
-    if (this.runner) return;
-    const runner = {
-      quietMs: options.quietMs ?? 50,
-      maxLagMs: options.maxLagMs ?? 1_000,
-      onError: options.onError ?? (() => {}),
-      wakeTimer: null as NodeJS.Timeout | null,
-      deadline: 0,
-      tick: setInterval(() => this.background(), options.intervalMs ?? 2_000),
-    };
-    runner.tick.unref();
-    this.runner = runner;
-    this.background();
+  start(options: DrainRunnerOptions = {}): void {
+    this.runner.start(options);
   }
 
   /** Stops the runner and waits for a drain in progress. */
-  async stop(): Promise<void> {
-    const runner = this.runner;
-    this.runner = null;
-    if (runner) {
-      clearInterval(runner.tick);
-      if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
-    }
-    await this.chain;
-  }
-
-  private background(): void {
-    const runner = this.runner;
-    if (!runner) return;
-    this.drain().catch((error) => runner.onError(error));
-  }
-
-  private wake(): void {
-    const runner = this.runner;
-    if (!runner) return;
-    const now = Date.now();
-    if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
-    else runner.deadline = now + runner.maxLagMs;
-    runner.wakeTimer = setTimeout(
-      () => {
-        runner.wakeTimer = null;
-        this.background();
-      },
-      Math.max(0, Math.min(runner.quietMs, runner.deadline - now)),
-    );
-    runner.wakeTimer.unref();
+  stop(): Promise<void> {
+    return this.runner.stop();
   }
 
   private async drainAll(): Promise<void> {

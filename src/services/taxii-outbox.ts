@@ -6,6 +6,7 @@ import { clearPendingTaxii, markPendingTaxii, readPendingTaxii } from '../store/
 import { getReputations, lockIps } from '../store/report-batch-repository.js';
 import type { ReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
+import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
 import type { TaxiiService } from './taxii-service.js';
 
 /** Serialises drains across processes on PostgreSQL (SQLite's write lock already does). */
@@ -21,17 +22,14 @@ const PUBLISHER_LOCK = 'taxii-outbox';
  * drain) gets no duplicate version.
  */
 export class TaxiiOutbox {
-  /** Drains run one after another; `queued` is the next one, not yet started (callers share it). */
-  private chain: Promise<void> = Promise.resolve();
-  private queued: Promise<void> | null = null;
-  private runner: {
-    quietMs: number;
-    maxLagMs: number;
-    onError: (error: unknown) => void;
-    wakeTimer: NodeJS.Timeout | null;
-    deadline: number;
-    tick: NodeJS.Timeout;
-  } | null = null;
+  private readonly runner = new DrainRunner(
+    async () => {
+      await this.publishPending();
+      // Bulk reports commit without SQLite's automatic checkpoint; it runs here, after their responses.
+      await this.store.checkpoint();
+    },
+    { quietMs: 20, maxLagMs: 500 },
+  );
 
   constructor(
     private readonly store: Store,
@@ -57,16 +55,7 @@ export class TaxiiOutbox {
    * made while a drain runs share the next one.
    */
   drain(): Promise<void> {
-    if (this.queued) return this.queued;
-    const next = this.chain.then(async () => {
-      this.queued = null;
-      await this.publishPending();
-      // Bulk reports commit without SQLite's automatic checkpoint; it runs here, after their responses.
-      await this.store.checkpoint();
-    });
-    this.queued = next;
-    this.chain = next.catch(() => {});
-    return next;
+    return this.runner.drain();
   }
 
   /**
@@ -75,60 +64,18 @@ export class TaxiiOutbox {
    * a safety net (marks left by a crashed process or another worker). Failures go to `onError` and are
    * retried on the next wake or tick.
    */
-  start(
-    options: {
-      intervalMs?: number;
-      quietMs?: number;
-      maxLagMs?: number;
-      onError?: (error: unknown) => void;
-    } = {},
-  ): void {
-    if (this.runner) return;
-    const runner = {
-      quietMs: options.quietMs ?? 20,
-      maxLagMs: options.maxLagMs ?? 500,
-      onError: options.onError ?? (() => {}),
-      wakeTimer: null as NodeJS.Timeout | null,
-      deadline: 0,
-      tick: setInterval(() => this.background(), options.intervalMs ?? 2_000),
-    };
-    runner.tick.unref();
-    this.runner = runner;
-    this.background();
+  start(options: DrainRunnerOptions = {}): void {
+    this.runner.start(options);
   }
 
   /** Stops the runner and waits for a drain in progress. */
-  async stop(): Promise<void> {
-    const runner = this.runner;
-    this.runner = null;
-    if (runner) {
-      clearInterval(runner.tick);
-      if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
-    }
-    await this.chain;
+  stop(): Promise<void> {
+    return this.runner.stop();
   }
 
   /** Tells the runner (if started) that marks were committed. */
   wake(): void {
-    const runner = this.runner;
-    if (!runner) return;
-    const now = Date.now();
-    if (runner.wakeTimer) clearTimeout(runner.wakeTimer);
-    else runner.deadline = now + runner.maxLagMs;
-    runner.wakeTimer = setTimeout(
-      () => {
-        runner.wakeTimer = null;
-        this.background();
-      },
-      Math.max(0, Math.min(runner.quietMs, runner.deadline - now)),
-    );
-    runner.wakeTimer.unref();
-  }
-
-  private background(): void {
-    const runner = this.runner;
-    if (!runner) return;
-    this.drain().catch((error) => runner.onError(error));
+    this.runner.wake();
   }
 
   /** One transaction: publish every pending IP and clear its mark. Returns how many were pending. */
