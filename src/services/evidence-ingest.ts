@@ -28,7 +28,7 @@ import {
   sqliteUpsertRows,
   writePending,
 } from '../store/evidence-repository.js';
-import { chunks, lockIps } from '../store/report-batch-repository.js';
+import { chunks, lockIps, upsertAdd } from '../store/report-batch-repository.js';
 import { earlier, fillGeoColumns, later, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
@@ -318,35 +318,6 @@ function parseState(text: string): SessionState {
     usernames: parsed.usernames ?? [],
     windows: parsed.windows ?? {},
   };
-}
-
-/** Multi-row upsert adding `count` (and friends) to existing rows; `rows` must not repeat a key. */
-async function upsertAdd<T extends Record<string, string | number>>(
-  tx: DbExecutor,
-  sqlite: BetterSqlite3.Database | null,
-  table: 'reputation_protocols' | 'reputation_behaviors' | 'reputation_primitives' | 'reputation_days',
-  keys: readonly string[],
-  added: readonly string[],
-  rows: readonly T[],
-): Promise<void> {
-  const first = rows[0];
-  if (sqlite && first) {
-    const set = added.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
-    sqliteUpsertRows(sqlite, table, Object.keys(first), keys, set, rows);
-    return;
-  }
-  for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
-    const set: Record<string, unknown> = {};
-    for (const column of added)
-      set[column] = sql`${sql.ref(`${table}.${column}`)} + excluded.${sql.ref(column)}`;
-    await tx
-      .insertInto(table)
-      // biome-ignore lint/suspicious/noExplicitAny: one helper for four tables of the same shape
-      .values(part as any)
-      // biome-ignore lint/suspicious/noExplicitAny: see above
-      .onConflict((oc) => oc.columns(keys as any).doUpdateSet(set as any))
-      .execute();
-  }
 }
 
 export class EvidenceService {
@@ -962,10 +933,35 @@ export class EvidenceService {
       ['ip', 'protocol'],
       ['sessions', 'events'],
       protocolRows,
+      ROWS_PER_STATEMENT,
     );
-    await upsertAdd(tx, sqlite, 'reputation_behaviors', ['ip', 'behavior'], ['count'], behaviorRows);
-    await upsertAdd(tx, sqlite, 'reputation_primitives', ['ip', 'primitive'], ['count'], primitiveRows);
-    await upsertAdd(tx, sqlite, 'reputation_days', ['ip', 'day'], ['sessions', 'events'], dayRows);
+    await upsertAdd(
+      tx,
+      sqlite,
+      'reputation_behaviors',
+      ['ip', 'behavior'],
+      ['count'],
+      behaviorRows,
+      ROWS_PER_STATEMENT,
+    );
+    await upsertAdd(
+      tx,
+      sqlite,
+      'reputation_primitives',
+      ['ip', 'primitive'],
+      ['count'],
+      primitiveRows,
+      ROWS_PER_STATEMENT,
+    );
+    await upsertAdd(
+      tx,
+      sqlite,
+      'reputation_days',
+      ['ip', 'day'],
+      ['sessions', 'events'],
+      dayRows,
+      ROWS_PER_STATEMENT,
+    );
     await this.addSeen(tx, sqlite, 'sensor_usernames', 'username', 'sessions', usernames);
     await this.addSeen(tx, sqlite, 'sensor_recipients', 'email', 'messages', recipients);
 

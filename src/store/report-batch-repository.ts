@@ -11,7 +11,7 @@ import {
   type ReputationRow,
   type RowEnrichment,
 } from './reputation-repository.js';
-import { sqliteInsertObjects, sqliteStatement } from './sqlite-rows.js';
+import { sqliteInsertObjects, sqliteStatement, sqliteUpsertRows } from './sqlite-rows.js';
 
 /**
  * The write functions below take `sqlite`: the store's raw SQLite connection (`Store.sqlite`, whose one
@@ -163,32 +163,60 @@ export async function upsertReporters(
   }
 }
 
+/**
+ * Multi-row upsert adding the `added` columns of `rows` to existing rows of a counter table keyed by
+ * `keys`; `rows` must not repeat a key. One cached statement per row on SQLite (`sqlite`), multi-row
+ * statements of `size` rows otherwise.
+ */
+export async function upsertAdd<T extends Record<string, string | number>>(
+  tx: DbExecutor,
+  sqlite: Raw,
+  table:
+    | 'reputation_categories'
+    | 'reputation_protocols'
+    | 'reputation_behaviors'
+    | 'reputation_primitives'
+    | 'reputation_days',
+  keys: readonly string[],
+  added: readonly string[],
+  rows: readonly T[],
+  size = BATCH_ROWS,
+): Promise<void> {
+  const first = rows[0];
+  if (first === undefined) return;
+  if (sqlite) {
+    const set = added.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
+    sqliteUpsertRows(sqlite, table, Object.keys(first), keys, set, rows);
+    return;
+  }
+  for (const part of chunks(rows, size)) {
+    const set: Record<string, unknown> = {};
+    for (const column of added)
+      set[column] = sql`${sql.ref(`${table}.${column}`)} + excluded.${sql.ref(column)}`;
+    await tx
+      .insertInto(table)
+      // biome-ignore lint/suspicious/noExplicitAny: one helper for five tables of the same shape
+      .values(part as any)
+      // biome-ignore lint/suspicious/noExplicitAny: see above
+      .onConflict((oc) => oc.columns(keys as any).doUpdateSet(set as any))
+      .execute();
+  }
+}
+
 /** Each (ip, category) at most once per call. */
 export async function upsertCategories(
   tx: DbExecutor,
   deltas: readonly { ip: string; category: string; count: number }[],
   sqlite: Raw = null,
 ): Promise<void> {
-  if (sqlite) {
-    sqliteInsertObjects(
-      sqlite,
-      'reputation_categories',
-      deltas.map((d) => ({ ip: d.ip, category: d.category, count: d.count })),
-      'on conflict (ip, category) do update set count = reputation_categories.count + excluded.count',
-    );
-    return;
-  }
-  for (const part of chunks(deltas)) {
-    await tx
-      .insertInto('reputation_categories')
-      .values(part.map((d) => ({ ip: d.ip, category: d.category, count: d.count })))
-      .onConflict((oc) =>
-        oc
-          .columns(['ip', 'category'])
-          .doUpdateSet({ count: sql<number>`reputation_categories.count + excluded.count` }),
-      )
-      .execute();
-  }
+  await upsertAdd(
+    tx,
+    sqlite,
+    'reputation_categories',
+    ['ip', 'category'],
+    ['count'],
+    deltas.map((d) => ({ ip: d.ip, category: d.category, count: d.count })),
+  );
 }
 
 /** Each (ip, day) at most once per call; adds to `reports` only. */
@@ -197,26 +225,14 @@ export async function upsertDayReports(
   deltas: readonly { ip: string; day: number; reports: number }[],
   sqlite: Raw = null,
 ): Promise<void> {
-  if (sqlite) {
-    sqliteInsertObjects(
-      sqlite,
-      'reputation_days',
-      deltas.map((d) => ({ ip: d.ip, day: d.day, reports: d.reports, sessions: 0, events: 0 })),
-      'on conflict (ip, day) do update set reports = reputation_days.reports + excluded.reports',
-    );
-    return;
-  }
-  for (const part of chunks(deltas)) {
-    await tx
-      .insertInto('reputation_days')
-      .values(part.map((d) => ({ ip: d.ip, day: d.day, reports: d.reports, sessions: 0, events: 0 })))
-      .onConflict((oc) =>
-        oc
-          .columns(['ip', 'day'])
-          .doUpdateSet({ reports: sql<number>`reputation_days.reports + excluded.reports` }),
-      )
-      .execute();
-  }
+  await upsertAdd(
+    tx,
+    sqlite,
+    'reputation_days',
+    ['ip', 'day'],
+    ['reports'],
+    deltas.map((d) => ({ ip: d.ip, day: d.day, reports: d.reports, sessions: 0, events: 0 })),
+  );
 }
 
 /** Each (ip, protocol) at most once per call; adds to `events` only (ReportService.apply's addReportProtocol). */
@@ -225,26 +241,14 @@ export async function upsertReportProtocols(
   deltas: readonly { ip: string; protocol: string; events: number }[],
   sqlite: Raw = null,
 ): Promise<void> {
-  if (sqlite) {
-    sqliteInsertObjects(
-      sqlite,
-      'reputation_protocols',
-      deltas.map((d) => ({ ip: d.ip, protocol: d.protocol, sessions: 0, events: d.events })),
-      'on conflict (ip, protocol) do update set events = reputation_protocols.events + excluded.events',
-    );
-    return;
-  }
-  for (const part of chunks(deltas)) {
-    await tx
-      .insertInto('reputation_protocols')
-      .values(part.map((d) => ({ ip: d.ip, protocol: d.protocol, sessions: 0, events: d.events })))
-      .onConflict((oc) =>
-        oc
-          .columns(['ip', 'protocol'])
-          .doUpdateSet({ events: sql<number>`reputation_protocols.events + excluded.events` }),
-      )
-      .execute();
-  }
+  await upsertAdd(
+    tx,
+    sqlite,
+    'reputation_protocols',
+    ['ip', 'protocol'],
+    ['events'],
+    deltas.map((d) => ({ ip: d.ip, protocol: d.protocol, sessions: 0, events: d.events })),
+  );
 }
 
 export interface ContributorDelta {
