@@ -191,38 +191,10 @@ export class BlacklistService {
       }
       let prebuilt: { count: number; set: RangeSet } | null = null;
       let full: BlacklistFingerprint;
-      if (readAhead && snapshot.sqlite) {
-        const builder = new RangeSetBuilder();
-        let count = 0;
-        let maxLastSeen = 0;
-        let sumScore = 0;
-        let sumEnrichment = 0;
-        const pages = sqliteAddressPages(
-          snapshot.sqlite,
-          snapshot.db,
-          filter,
-          schema,
-          limit ?? Number.MAX_SAFE_INTEGER,
-          this.#addressPageSize,
-          true,
-        );
-        for (const page of pages) {
-          builder.addLines(page.text);
-          count += page.count;
-          maxLastSeen = Math.max(maxLastSeen, page.maxLastSeen ?? 0);
-          sumScore += page.sumScore ?? 0;
-          sumEnrichment += page.sumEnrichment ?? 0;
-        }
-        // The same fields, in the same order, as blacklistFingerprint's address-only form.
-        full = {
-          count,
-          maxScoreUpdatedAt: await newestRescore(snapshot.db),
-          maxLastSeen,
-          sumScore,
-          sumSessions: 0,
-          sumEnrichment,
-        };
-        prebuilt = { count, set: builder.build() };
+      if (readAhead) {
+        const read = await this.#readAhead(snapshot, filter, schema, limit ?? Number.MAX_SAFE_INTEGER);
+        full = read.fingerprint;
+        prebuilt = { count: read.fingerprint.count, set: read.builder.build() };
       } else {
         full = await blacklistFingerprint(
           snapshot.db,
