@@ -66,18 +66,24 @@ export async function behaviorsFor(db: DbExecutor, ip: string): Promise<Behavior
     .execute();
   const out: BehaviorSummary[] = [];
   for (const row of rows) {
-    const behavior = catalogIndex().behaviors.get(row.behavior);
-    if (!behavior) continue;
-    out.push({
-      name: behavior.name,
-      severity: behavior.severity,
-      count: Number(row.count),
-      description: behavior.description,
-      mitre: [...behavior.mitre],
-      killChainPhase: behavior.killChainPhase,
-    });
+    const summary = behaviorSummary(row);
+    if (summary) out.push(summary);
   }
   return out;
+}
+
+/** A stored behaviour count with its catalog description; null for a behaviour the catalog no longer has. */
+function behaviorSummary(row: { behavior: string; count: number | string | bigint }): BehaviorSummary | null {
+  const behavior = catalogIndex().behaviors.get(row.behavior);
+  if (!behavior) return null;
+  return {
+    name: behavior.name,
+    severity: behavior.severity,
+    count: Number(row.count),
+    description: behavior.description,
+    mitre: [...behavior.mitre],
+    killChainPhase: behavior.killChainPhase,
+  };
 }
 
 /** `behaviorsFor` for many IPs in a few IN-list reads (an IP with none maps to []). */
@@ -98,16 +104,8 @@ export async function behaviorsForMany(
       .orderBy('behavior')
       .execute();
     for (const row of rows) {
-      const behavior = catalogIndex().behaviors.get(row.behavior);
-      if (!behavior) continue;
-      out.get(row.ip)?.push({
-        name: behavior.name,
-        severity: behavior.severity,
-        count: Number(row.count),
-        description: behavior.description,
-        mitre: [...behavior.mitre],
-        killChainPhase: behavior.killChainPhase,
-      });
+      const summary = behaviorSummary(row);
+      if (summary) out.get(row.ip)?.push(summary);
     }
   }
   return out;

@@ -71,6 +71,23 @@ export interface NewVersion {
   readonly object: string;
 }
 
+/** The `taxii_versions` row of a new latest version. */
+function versionRow(version: NewVersion, isFirst: boolean) {
+  return {
+    stix_id: version.stixId,
+    object_type: version.objectType,
+    ip: version.ip,
+    date_added_us: version.dateAddedUs,
+    created_ms: version.createdMs,
+    modified_ms: version.modifiedMs,
+    confidence: version.confidence,
+    revoked: version.revoked ? 1 : 0,
+    is_first: isFirst ? 1 : 0,
+    is_latest: 1,
+    object: version.object,
+  };
+}
+
 /** Stores a new newest version; the previous newest loses its `is_latest` flag in the same transaction. */
 export async function insertVersion(tx: DbExecutor, version: NewVersion): Promise<void> {
   const previous = await tx
@@ -82,22 +99,7 @@ export async function insertVersion(tx: DbExecutor, version: NewVersion): Promis
     .where(sql<number>`+is_latest`, '=', 1)
     .executeTakeFirst();
   const hadPrevious = Number(previous.numUpdatedRows) > 0;
-  await tx
-    .insertInto('taxii_versions')
-    .values({
-      stix_id: version.stixId,
-      object_type: version.objectType,
-      ip: version.ip,
-      date_added_us: version.dateAddedUs,
-      created_ms: version.createdMs,
-      modified_ms: version.modifiedMs,
-      confidence: version.confidence,
-      revoked: version.revoked ? 1 : 0,
-      is_first: hadPrevious ? 0 : 1,
-      is_latest: 1,
-      object: version.object,
-    })
-    .execute();
+  await tx.insertInto('taxii_versions').values(versionRow(version, !hadPrevious)).execute();
 }
 
 export interface VersionFilter {
@@ -283,21 +285,7 @@ export async function insertVersions(
   for (let i = 0; i < versions.length; i += 500) {
     await tx
       .insertInto('taxii_versions')
-      .values(
-        versions.slice(i, i + 500).map((version) => ({
-          stix_id: version.stixId,
-          object_type: version.objectType,
-          ip: version.ip,
-          date_added_us: version.dateAddedUs,
-          created_ms: version.createdMs,
-          modified_ms: version.modifiedMs,
-          confidence: version.confidence,
-          revoked: version.revoked ? 1 : 0,
-          is_first: had.has(version.stixId) ? 0 : 1,
-          is_latest: 1,
-          object: version.object,
-        })),
-      )
+      .values(versions.slice(i, i + 500).map((version) => versionRow(version, !had.has(version.stixId))))
       .execute();
   }
 }
