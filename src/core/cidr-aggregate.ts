@@ -95,17 +95,17 @@ function isV4MappedKey(key: Uint8Array): boolean {
 }
 
 /**
- * A bare dotted quad ("1.2.3.4": no prefix, no space, no leading zero) as uint32, or -1 for anything else
+ * A bare dotted quad ("1.2.3.4": no prefix, no space, no leading zero) in `text[start, end)` as uint32, or
+ * -1 for anything else
  * (the caller then takes the general path, which decides). The shape stored `ip` text always has.
  */
-function parseV4Plain(text: string): number {
-  const length = text.length;
-  if (length < 7 || length > 15) return -1;
+function parseV4Plain(text: string, start = 0, end = text.length): number {
+  if (end - start < 7 || end - start > 15) return -1;
   let value = 0;
   let octet = 0;
   let digits = 0;
   let dots = 0;
-  for (let i = 0; i < length; i++) {
+  for (let i = start; i < end; i++) {
     const code = text.charCodeAt(i);
     if (code === 46) {
       if (digits === 0 || dots === 3) return -1;
@@ -207,41 +207,8 @@ export class RangeSetBuilder {
     while (start <= length) {
       let end = text.indexOf('\n', start);
       if (end < 0) end = length;
-      // Inline dotted-quad parse of text[start, end); -1 when the line is anything else.
-      let value = -1;
-      if (end - start >= 7 && end - start <= 15) {
-        let acc = 0;
-        let octet = 0;
-        let digits = 0;
-        let dots = 0;
-        let ok = true;
-        for (let i = start; i < end; i++) {
-          const code = text.charCodeAt(i);
-          if (code === 46) {
-            if (digits === 0 || dots === 3) {
-              ok = false;
-              break;
-            }
-            acc = acc * 256 + octet;
-            octet = 0;
-            digits = 0;
-            dots++;
-            continue;
-          }
-          const digit = code - 48;
-          if (digit < 0 || digit > 9 || digits === 3 || (digits === 1 && octet === 0)) {
-            ok = false;
-            break;
-          }
-          octet = octet * 10 + digit;
-          if (octet > 255) {
-            ok = false;
-            break;
-          }
-          digits++;
-        }
-        if (ok && dots === 3 && digits > 0) value = acc * 256 + octet;
-      }
+      // Dotted quads parsed in place (no substring per line); -1 when the line is anything else.
+      const value = parseV4Plain(text, start, end);
       if (value >= 0) singles.push(value);
       else if (end > start) this.add(text.slice(start, end));
       start = end + 1;
