@@ -5,9 +5,6 @@ import type { Database, Db, DbExecutor, Dialect } from './database.js';
 import { migrateToLatest, type OpenDatabase, openDatabase } from './open-database.js';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 
-/** SQLite's default automatic checkpoint threshold (WAL pages), restored after transactionWithoutCheckpoint. */
-const WAL_AUTOCHECKPOINT_PAGES = 1000;
-
 export class Store {
   readonly db: Db;
   readonly dialect: Dialect;
@@ -54,6 +51,8 @@ export class Store {
   async transactionWithoutCheckpoint<T>(work: (tx: Transaction<Database>) => Promise<T>): Promise<T> {
     const sqlite = this.sqlite;
     if (!sqlite) return this.transaction(work);
+    // Restored as it was: the default, or the background checkpointer's backstop (decision 0631).
+    const before = Number(sqlite.pragma('wal_autocheckpoint', { simple: true }));
     try {
       return await this.transaction(async (tx) => {
         // Inside the transaction: the connection is ours until the commit.
@@ -61,7 +60,7 @@ export class Store {
         return work(tx);
       });
     } finally {
-      sqlite.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+      sqlite.pragma(`wal_autocheckpoint = ${before}`);
     }
   }
 

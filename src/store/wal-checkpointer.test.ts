@@ -40,6 +40,24 @@ describe('WAL checkpointer', () => {
     }
   });
 
+  it('keeps its backstop across a bulk transaction that commits without the automatic checkpoint', async () => {
+    const store = await Store.open(`sqlite:${join(dir, 'c.db')}`);
+    try {
+      const sqlite = store.sqlite;
+      assert.ok(sqlite);
+      await store.startWalCheckpointer();
+      await store.transactionWithoutCheckpoint(async () => {
+        assert.equal(sqlite.pragma('wal_autocheckpoint', { simple: true }), 0);
+      });
+      assert.equal(sqlite.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_AUTOCHECKPOINT_PAGES);
+      await store.stopWalCheckpointer();
+      await store.transactionWithoutCheckpoint(async () => {});
+      assert.equal(sqlite.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('does nothing for an in-memory database, and close stops a running one', async () => {
     const memory = await Store.open('sqlite::memory:');
     await memory.startWalCheckpointer();
