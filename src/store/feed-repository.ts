@@ -144,22 +144,23 @@ export async function feedListingsFor(db: DbExecutor, key: Buffer, version: 4 | 
   return [...byFeed.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** CIDR (not single-address) listings of scoring feeds (Tor exit lists add no score), with feed name and trust. */
+function scoringFeedRanges(db: DbExecutor) {
+  return db
+    .selectFrom('feed_entries')
+    .innerJoin('feeds', 'feeds.name', 'feed_entries.feed')
+    .select(['feeds.name as name', 'feeds.trust as trust'])
+    .where('feed_entries.single', '=', 0)
+    .where('feeds.kind', '!=', 'tor');
+}
+
 /** The CIDR (not single-address) entries of every scoring feed except `feed`, with each feed's trust. */
 export async function otherFeedRanges(
   db: DbExecutor,
   feed: string,
 ): Promise<{ name: string; trust: number; startKey: Buffer; prefix: number }[]> {
-  const rows = await db
-    .selectFrom('feed_entries')
-    .innerJoin('feeds', 'feeds.name', 'feed_entries.feed')
-    .select([
-      'feeds.name as name',
-      'feeds.trust as trust',
-      'feed_entries.start_key as start_key',
-      'feed_entries.prefix as prefix',
-    ])
-    .where('feed_entries.single', '=', 0)
-    .where('feeds.kind', '!=', 'tor')
+  const rows = await scoringFeedRanges(db)
+    .select(['feed_entries.start_key as start_key', 'feed_entries.prefix as prefix'])
     .where('feeds.name', '!=', feed)
     .execute();
   return rows.map((r) => ({
@@ -184,18 +185,12 @@ export interface FeedRangeListing {
  * score), in start-key order. Read through `feed_entries_single_idx`, so single-address listings cost nothing.
  */
 export async function feedRangeListings(db: DbExecutor): Promise<FeedRangeListing[]> {
-  const rows = await db
-    .selectFrom('feed_entries')
-    .innerJoin('feeds', 'feeds.name', 'feed_entries.feed')
+  const rows = await scoringFeedRanges(db)
     .select([
-      'feeds.name as name',
-      'feeds.trust as trust',
       'feed_entries.start_key as start_key',
       'feed_entries.end_key as end_key',
       'feed_entries.listed_at as listed_at',
     ])
-    .where('feed_entries.single', '=', 0)
-    .where('feeds.kind', '!=', 'tor')
     .orderBy('feed_entries.start_key')
     .orderBy('feeds.name')
     .execute();
