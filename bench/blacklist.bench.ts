@@ -100,30 +100,31 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
  * - wall: the client's round trip (`app.inject` from call to resolved response), in this process;
  * - server (with `server`): Fastify's `reply.elapsedTime` read in `onResponse`, i.e. from the request's
  *   arrival at Fastify's router (body not yet parsed) to the end of the response, in-process;
- * - after (with `after`): work run once the response is back and not part of the other two (the bulk
- *   runs drain the TAXII outbox there: how long until the feed has the batch).
+ * - after (with `after`): work run once the response is back and not part of the other two, each step
+ *   timed on its own (the bulk runs apply the accepted rows there — decision 0853: how long until every
+ *   score is final — and then drain the TAXII outbox: how long until the feed has the batch).
  */
 async function time<T>(
   label: string,
   work: () => Promise<T>,
   runs = RUNS,
   server?: () => number,
-  after?: { label: string; work: () => Promise<unknown> },
+  after: readonly { label: string; work: () => Promise<unknown> }[] = [],
 ): Promise<T | undefined> {
   if (ONLY && !ONLY.test(label)) return undefined;
   let result: T | undefined;
   const serverTimes: number[] = [];
   const times: number[] = [];
-  const afterTimes: number[] = [];
+  const afterTimes = after.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
     const start = performance.now();
     result = await work();
     times.push(performance.now() - start);
     if (server) serverTimes.push(server());
-    if (after) {
+    for (const [step, { work: afterWork }] of after.entries()) {
       const begin = performance.now();
-      await after.work();
-      afterTimes.push(performance.now() - begin);
+      await afterWork();
+      afterTimes[step]?.push(performance.now() - begin);
     }
   }
   const line = (list: number[]) => {
@@ -131,7 +132,7 @@ async function time<T>(
     return `median ${list[Math.floor(runs / 2)]?.toFixed(1)} ms (min ${list[0]?.toFixed(1)})`;
   };
   const inServer = server ? `  server ${line(serverTimes)}` : '';
-  const afterwards = after ? `  ${after.label} ${line(afterTimes)}` : '';
+  const afterwards = after.map((step, i) => `  ${step.label} ${line(afterTimes[i] ?? [])}`).join('');
   console.log(`${label.padEnd(48)} wall ${line(times)}${inServer}${afterwards}`);
   return result as T;
 }
@@ -223,13 +224,18 @@ try {
     serverTime,
   );
 
-  // The bulk runs' TAXII versions are published by the outbox after the response (decision 0852): the
-  // bench drains it after each run, outside the timed request, and reports how long that took.
-  const publish = { label: 'TAXII drain after', work: () => services.taxiiOutbox.drain() };
+  // A bulk request stores its rows as pending and answers; they are applied after the response (decision
+  // 0853), and their TAXII versions published by the outbox after that (decision 0852). The bench runs
+  // both after each request, outside the timed request, and reports how long each took.
+  const publish = [
+    { label: 'applied after', work: () => services.bulkQueue.drain() },
+    { label: 'TAXII after', work: () => services.taxiiOutbox.drain() },
+  ];
   await app.ready();
   // No background work inside a timed request or beside the raw baseline's write transaction.
   await services.evidence.stop();
-  await services.taxiiOutbox.stop(); // no background drain inside a timed request
+  await services.bulkQueue.stop(); // no background drain inside a timed request
+  await services.taxiiOutbox.stop();
 
   // Baseline for the bulk runs: 10,000 `reports` rows (the raw telemetry alone, no aggregates, no
   // indexes beyond the table's own) inserted with one prepared statement in one transaction.

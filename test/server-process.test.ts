@@ -138,6 +138,8 @@ describe('vakt serve on SQLite (processes)', () => {
           })
         ).json()) as any;
         assert.equal(body.found, true, ip);
+        // Acknowledged, maybe not applied before the kill (decision 0853): the check waits for the rows.
+        assert.equal(body.contributor.reportCount, 1, ip);
       }
       // The restarted runner drains the marks at start; the feed must list every IP within seconds.
       const listed = new Set<string>();

@@ -34,6 +34,8 @@ for (const engine of ENGINES) {
       });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.json().accepted, list.length, res.body);
+      // Applied (and its IPs marked) after the answer on SQLite (decision 0853).
+      await t.services.bulkQueue.drain();
     };
 
     /** Indicator versions of `list`'s IPs in the feed (every version), via the TAXII route. */

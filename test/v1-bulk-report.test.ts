@@ -1,6 +1,7 @@
 // Bulk report and bulk check routes on every engine: SPEC §3.4, §3.5 and case 005.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { countPendingReports } from '../src/store/pending-reports-repository.js';
 import { countPendingTaxii } from '../src/store/pending-taxii-repository.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
@@ -54,19 +55,20 @@ for (const engine of ENGINES) {
         headers: { ...bearer(withKey), 'content-type': contentType },
         payload: payload as string,
       });
-    const commentsOf = async (ip: string) =>
-      (await t.store.db.selectFrom('reports').select('comment').where('ip', '=', ip).execute()).map(
-        (r) => r.comment,
-      );
-    const reportCount = async () =>
-      Number(
-        (
-          await t.store.db
-            .selectFrom('reports')
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    // Accepted rows are applied after the answer (decision 0853): what is stored is read once applied.
+    const commentsOf = async (ip: string) => {
+      await t.services.bulkQueue.drain();
+      const rows = await t.store.db.selectFrom('reports').select('comment').where('ip', '=', ip).execute();
+      return rows.map((r) => r.comment);
+    };
+    const reportCount = async () => {
+      await t.services.bulkQueue.drain();
+      const row = await t.store.db
+        .selectFrom('reports')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    };
 
     it('stores an AbuseIPDB export with byte-identical comments and reports the bad row (case 005)', async () => {
       const res = await bulk(CASE_005, 'text/csv');
@@ -179,16 +181,23 @@ for (const engine of ENGINES) {
       await t.services.taxiiOutbox.drain();
       const before = await reportCount();
       const service = t.services.reports;
+      const queue = t.services.bulkQueue;
       const original = service.applyMany.bind(service);
       const originalScored = service.applyAndScoreMany.bind(service);
-      // Every row is written by then (SQLite writes rows and scores in applyAndScoreMany, PostgreSQL in
-      // applyMany); the crash must roll all of them back, TAXII outbox marks included.
+      const originalAccepted = queue.accepted.bind(queue);
+      // Every row is written by then (SQLite stores them as pending rows before queue.accepted, decision
+      // 0853; PostgreSQL writes rows and scores in applyMany); the crash must roll all of them back, TAXII
+      // outbox marks included.
       service.applyMany = async (...args: Parameters<typeof service.applyMany>) => {
         await original(...args);
         throw new Error('simulated crash');
       };
       service.applyAndScoreMany = async (...args: Parameters<typeof service.applyAndScoreMany>) => {
         await originalScored(...args);
+        throw new Error('simulated crash');
+      };
+      queue.accepted = (ips: Iterable<string>) => {
+        originalAccepted(ips);
         throw new Error('simulated crash');
       };
       try {
@@ -198,7 +207,9 @@ for (const engine of ENGINES) {
       } finally {
         service.applyMany = original;
         service.applyAndScoreMany = originalScored;
+        queue.accepted = originalAccepted;
       }
+      assert.equal(await countPendingReports(t.store.db), 0);
       assert.equal(await reportCount(), before);
       assert.equal(await countPendingTaxii(t.store.db), 0);
       const leftover = await t.store.db
@@ -207,6 +218,108 @@ for (const engine of ENGINES) {
         .where('ip', '=', ips(1, 400_000)[0] ?? '')
         .execute();
       assert.equal(leftover.length, 0);
+    });
+
+    it('keeps every accepted row when applying them fails, and applies them all on the next drain', {
+      skip: engine === 'sqlite' ? false : 'bulk rows are applied inside the request on PostgreSQL',
+    }, async () => {
+      const before = await reportCount();
+      const queue = t.services.bulkQueue;
+      await queue.stop(); // no background drain between the answer and the failing one below
+      const scorer = t.services.scorer;
+      const settle = scorer.settleMany.bind(scorer);
+      try {
+        const rows = ips(2000, 500_000).map((ip) => `${ip},brute_force`);
+        const res = await bulk(`${rows.join('\n')}\n`, 'text/csv');
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.json().accepted, 2000);
+        assert.equal(await countPendingReports(t.store.db), 2000);
+        // Fails at the end of applying (after every row was written in the drain's transaction).
+        scorer.settleMany = async () => {
+          throw new Error('simulated crash');
+        };
+        await assert.rejects(queue.drain(), /simulated crash/);
+        scorer.settleMany = settle;
+        assert.equal(await countPendingReports(t.store.db), 2000);
+        const applied = await t.store.db
+          .selectFrom('reports')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow();
+        assert.equal(Number(applied.n), before);
+        // A check of one of them still waits for (and gets) the rows.
+        const check = await t.app.inject({
+          method: 'GET',
+          url: `/v1/key/check/${ips(1, 500_000)[0]}`,
+          headers: bearer(key),
+        });
+        assert.equal(check.statusCode, 200);
+        assert.equal(check.json().contributor.reportCount, 1, check.body);
+        assert.equal(await countPendingReports(t.store.db), 0);
+        assert.equal(await reportCount(), before + 2000);
+      } finally {
+        scorer.settleMany = settle;
+        queue.start();
+      }
+    });
+
+    it('answers reads with the rows it acknowledged before they are applied (decision 0853)', async () => {
+      const queue = t.services.bulkQueue;
+      await queue.stop(); // nothing applies the rows in the background: the reads below must
+      try {
+        const reporter = await t.key('unlimited');
+        const list = ips(3, 600_000);
+        const rows = list.map((ip) => `${ip},brute_force,ssh,first`);
+        const first = await bulk(`${rows.join('\n')}\n`, 'text/csv', reporter);
+        assert.equal(first.json().accepted, 3, first.body);
+        // The same key and category again, still pending: merged (SPEC §3.3), not stored twice.
+        const again = await bulk(`${rows.join('\n')}\n`, 'text/csv', reporter);
+        assert.equal(again.json().accepted, 3, again.body);
+        assert.equal(again.json().duplicates, 3, again.body);
+        const single = await t.app.inject({
+          method: 'POST',
+          url: '/v1/key/report',
+          headers: bearer(reporter),
+          payload: { ip: list[0], category: 'brute_force' },
+        });
+        assert.equal(single.json().duplicate, true, single.body);
+        // A check of a pending IP waits for its rows (and applies them).
+        const [a, b, c] = list as [string, string, string];
+        await bulk(`${c},port_scan\n`, 'text/csv', await t.key('unlimited'));
+        const check = await t.app.inject({ method: 'GET', url: `/v1/key/check/${c}`, headers: bearer(key) });
+        assert.equal(check.json().contributor.reportCount, 2, check.body);
+        assert.ok(check.json().confidenceLevel > 0, check.body);
+        // Bulk check and blacklist likewise.
+        await bulk(`${a},ddos\n${b},ddos\n`, 'text/csv', await t.key('unlimited'));
+        // SQLite keeps them pending until something applies them; PostgreSQL applies them in the request.
+        assert.equal((await countPendingReports(t.store.db)) > 0, engine === 'sqlite');
+        const checked = await t.app.inject({
+          method: 'POST',
+          url: '/v1/key/bulk-check-inline',
+          headers: { ...bearer(key), 'content-type': 'text/plain' },
+          payload: `${a}\n${b}\n`,
+        });
+        assert.equal(checked.json().found, 2, checked.body);
+        assert.equal(await countPendingReports(t.store.db), 0);
+        assert.equal(
+          (await bulk(`${b},web_exploit\n`, 'text/csv', await t.key('unlimited'))).json().accepted,
+          1,
+        );
+        const listed = await t.app.inject({
+          method: 'GET',
+          url: '/v1/key/blacklist?plaintext=true&scoreMinimum=1&limit=100000',
+          headers: bearer(key),
+        });
+        assert.equal(await countPendingReports(t.store.db), 0);
+        const fromCheck = await t.app.inject({
+          method: 'GET',
+          url: `/v1/key/check/${b}`,
+          headers: bearer(key),
+        });
+        assert.equal(fromCheck.json().contributor.reportCount, 3, fromCheck.body);
+        assert.ok(listed.body.split('\n').includes(b), 'listed');
+      } finally {
+        queue.start();
+      }
     });
 
     it('rejects rows past the day remainder per row with quota_exceeded, charging only what it stores', async () => {

@@ -163,6 +163,7 @@ for (const engine of ENGINES) {
         },
       });
       assert.equal(res.statusCode, 200, res.body);
+      await t.services.bulkQueue.drain(); // applied after the answer on SQLite (decision 0853)
       const quad9 = await getReputation(t.store.db, '9.9.9.9');
       assert.ok(quad9?.country_code, 'country stored');
       assert.equal(quad9?.asn, '19281');

@@ -163,6 +163,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   // Bulk reports' TAXII versions are published right after their commit (decision 0852).
   app.addHook('onReady', (done) => {
+    // Accepted bulk reports are applied right after their answer (decision 0853).
+    services.bulkQueue.start({
+      onError: (error) => app.log.error({ err: error }, 'applying bulk reports failed'),
+    });
     services.taxiiOutbox.start({
       onError: (error) => app.log.error({ err: error }, 'TAXII publishing failed'),
     });
@@ -170,6 +174,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   app.addHook('onClose', async () => {
     await services.evidence.stop();
+    await services.bulkQueue.stop();
     await services.taxiiOutbox.stop();
     await services.store.stopWalCheckpointer();
   });

@@ -86,6 +86,8 @@ export interface BlacklistServiceOptions {
     readonly benign: BenignSources;
     readonly geo: GeoLookup;
   };
+  /** Bulk rows this process accepted and has not applied yet (decision 0853): applied before a list. */
+  readonly pending?: { settle(): Promise<void> };
 }
 
 /**
@@ -116,6 +118,7 @@ export class BlacklistService {
   readonly #addressPageSize: number;
   readonly #feeds: BlacklistServiceOptions['feeds'];
   readonly #allowlistSet: RangeSet;
+  readonly #pending: BlacklistServiceOptions['pending'];
 
   constructor(
     private readonly store: Store,
@@ -127,6 +130,7 @@ export class BlacklistService {
     this.#excluded = allowlist.map(keyRange);
     this.#allowlistText = allowlist.map((c) => c.text).join(',');
     this.#feeds = options.feeds;
+    this.#pending = options.pending;
     const allowed = new RangeSetBuilder();
     for (const cidr of allowlist) allowed.addCidr(cidr);
     this.#allowlistSet = allowed.build();
@@ -159,6 +163,8 @@ export class BlacklistService {
     tierCap: number | null,
     options: { readonly readAhead?: boolean } = {},
   ): Promise<BlacklistSession> {
+    // Bulk rows this process acknowledged are in the list it answers with (decision 0853).
+    await this.#pending?.settle();
     const schema = await this.schema();
     const filter: BlacklistFilter = { ...params, excludedKeyRanges: this.#excluded };
     const limits = [params.requestedLimit, tierCap].filter((n): n is number => n !== null);

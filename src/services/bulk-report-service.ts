@@ -1,8 +1,10 @@
 // Bulk contributor reports (SPEC §3.4): per-row validation, every valid row in one transaction, quota cut per row.
 import { type ErrorCode, failure } from '../core/errors.js';
 import type { QuotaCounter, QuotaOutcome } from '../quota/quota-counter.js';
+import { insertPendingReportsSqlite, pendingMergeKeysSqlite } from '../store/pending-reports-repository.js';
 import { lockIps, recentReportKeys } from '../store/report-batch-repository.js';
 import type { Store } from '../store/store.js';
+import type { BulkReportQueue } from './bulk-report-queue.js';
 import type { AuthenticatedKey } from './key-service.js';
 import type { RawReportFields, ValidReport } from './report-input.js';
 import { validateReport } from './report-input.js';
@@ -49,6 +51,11 @@ export class BulkReportService {
     private readonly rawSqlite = true,
     /** Woken after a commit that marked IPs for TAXII publishing (decision 0852). */
     private readonly outbox: { wake(): void } | null = null,
+    /**
+     * SQLite with raw statements: valid rows are stored as pending and applied by this queue after the
+     * answer (decision 0853). Null: applied inside the request (PostgreSQL, and the Kysely path).
+     */
+    private readonly queue: BulkReportQueue | null = null,
   ) {}
 
   /**
@@ -76,6 +83,8 @@ export class BulkReportService {
     }
 
     const limit = key.limits.reports;
+    const sqlite = this.rawSqlite && this.store.dialect === 'sqlite' ? this.store.sqlite : null;
+    const deferred = this.queue !== null ? sqlite : null;
     let charged = 0;
     let duplicates = 0;
     try {
@@ -85,7 +94,10 @@ export class BulkReportService {
         // requests sharing IPs cannot deadlock. Then everything is set-based (a few statements per 500 rows).
         const ips = [...new Set(valid.map((v) => v.report.ip.text))].sort();
         await lockIps(tx, this.store.dialect, ips);
-        const recent = await recentReportKeys(tx, key.id, ips, now - MERGE_WINDOW_MS);
+        const since = now - MERGE_WINDOW_MS;
+        const recent = await recentReportKeys(tx, key.id, ips, since);
+        // Accepted rows not yet applied count for the merge as stored ones do (decision 0853).
+        if (deferred) pendingMergeKeysSqlite(deferred, key.id, since, recent);
 
         const toStore: { row: number; report: ValidReport }[] = [];
         for (const item of valid) {
@@ -108,13 +120,16 @@ export class BulkReportService {
           errors.push({ row: item.row, ip: item.report.ip.text, error: over.message, code: over.code });
         }
         const stored = toStore.slice(0, outcome.granted);
-        // On SQLite the writes go through the store's one connection (which this transaction holds),
-        // each reputation row written once with its score (decision 0852); PostgreSQL keeps Kysely's
-        // multi-row statements and a separate rescore. Either way the TAXII work is only marked here
-        // and published by the outbox after the commit.
-        const sqlite = this.rawSqlite && this.store.dialect === 'sqlite' ? this.store.sqlite : null;
+        // SQLite (raw statements, with a queue): the rows are stored as pending, in this transaction, and
+        // applied after the answer (decision 0853). Otherwise they are applied here: on SQLite through the
+        // store's one connection (which this transaction holds), each reputation row written once with its
+        // score (decision 0852); PostgreSQL keeps Kysely's multi-row statements and a separate rescore.
+        // Either way the TAXII work is only marked and published by the outbox after the commit.
         const reports = stored.map((item) => item.report);
-        if (sqlite) {
+        if (deferred && this.queue) {
+          insertPendingReportsSqlite(deferred, key.id, this.reports.trustOf(key, now), now, reports);
+          this.queue.accepted(reports.map((report) => report.ip.text));
+        } else if (sqlite) {
           await this.reports.applyAndScoreMany(tx, key, reports, now, sqlite, { defer: true });
         } else {
           await this.reports.applyMany(tx, key, reports, now, null);
@@ -128,7 +143,8 @@ export class BulkReportService {
         }
         return outcome;
       });
-      this.outbox?.wake();
+      if (deferred) this.queue?.wake();
+      else this.outbox?.wake();
       errors.sort((a, b) => a.row - b.row);
       return {
         total: rows.length,

@@ -3,6 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { reporterTrust, reporterWeight, type ScoringPolicy } from '../core/scoring.js';
 import { utcDay } from '../core/time.js';
 import type { QuotaCounter, QuotaOutcome } from '../quota/quota-counter.js';
+import { hasPendingReportSqlite } from '../store/pending-reports-repository.js';
 import { hasRecentReport, insertReport } from '../store/reports-repository.js';
 import {
   addCategories,
@@ -15,6 +16,7 @@ import {
   touchReputation,
 } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
+import type { BulkReportQueue } from './bulk-report-queue.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { AuthenticatedKey } from './key-service.js';
 import { applyAndScoreSqlite, applyReports } from './report-batch.js';
@@ -41,7 +43,18 @@ export class ReportService {
     private readonly scorer: ReputationScorer,
     private readonly policy: ScoringPolicy,
     private readonly geo: GeoLookup = NO_GEO,
+    /** Bulk rows accepted and not yet applied (decision 0853): applied first, and part of the merge. */
+    private readonly pending: Pick<BulkReportQueue, 'has' | 'settle'> | null = null,
   ) {}
+
+  /** The key's reporter trust at `now` (SPEC §5 item 8): what each of its reports weighs. */
+  trustOf(key: AuthenticatedKey, now: number): number {
+    return reporterTrust(
+      key.trust,
+      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
+      this.policy,
+    );
+  }
 
   /**
    * Stores one validated report for `key` at time `now`. A repeat of the same key, IP and category
@@ -53,10 +66,17 @@ export class ReportService {
     const ip = report.ip.text;
     const primary = report.categories[0] ?? 'other';
     let charged = 0;
+    // This process's own accepted bulk rows for the IP are applied first: the score answered includes them.
+    if (this.pending?.has(ip)) await this.pending.settle();
+    const sqlite = this.store.dialect === 'sqlite' ? this.store.sqlite : null;
     try {
       return await this.store.transaction(async (tx) => {
         await lockIp(tx, this.store.dialect, ip);
-        if (await hasRecentReport(tx, key.id, ip, primary, now - MERGE_WINDOW_MS)) {
+        const since = now - MERGE_WINDOW_MS;
+        if (
+          (await hasRecentReport(tx, key.id, ip, primary, since)) ||
+          (sqlite !== null && hasPendingReportSqlite(sqlite, key.id, ip, primary, since))
+        ) {
           const row = await getReputation(tx, ip);
           const quota = await this.quota.consume(
             { keyId: key.id, counter: 'reports', units: 0, limit, now, partial: false },
@@ -91,11 +111,7 @@ export class ReportService {
     const ip = report.ip.text;
     await touchReputation(tx, report.ip, report.reportedAt, now, this.geo.lookup(report.ip));
     await insertReport(tx, toNewReport(report, key.id, now));
-    const trust = reporterTrust(
-      key.trust,
-      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
-      this.policy,
-    );
+    const trust = this.trustOf(key, now);
     const { newReporter, weightDelta } = await addReporterReport(
       tx,
       ip,
@@ -126,11 +142,7 @@ export class ReportService {
     /** The store's raw SQLite connection to write through prepared statements (SQLite only). */
     sqlite: BetterSqlite3.Database | null = null,
   ): Promise<void> {
-    const trust = reporterTrust(
-      key.trust,
-      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
-      this.policy,
-    );
+    const trust = this.trustOf(key, now);
     await applyReports(tx, key.id, trust, this.policy, reports, now, sqlite, this.geo);
   }
 
@@ -146,11 +158,7 @@ export class ReportService {
     sqlite: BetterSqlite3.Database,
     options: RescoreOptions,
   ): Promise<void> {
-    const trust = reporterTrust(
-      key.trust,
-      key.tier.id === 'unlimited' ? Infinity : now - key.createdAt,
-      this.policy,
-    );
+    const trust = this.trustOf(key, now);
     await applyAndScoreSqlite(
       tx,
       sqlite,

@@ -14,6 +14,7 @@ import {
 } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import type { BenignSources } from './benign-sources.js';
+import type { BulkReportQueue } from './bulk-report-queue.js';
 import { behaviorsFor, primitivesFor, protocolsFor } from './evidence-read.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { ReputationScorer } from './reputation-scoring.js';
@@ -120,6 +121,8 @@ export class ReputationService {
     private readonly scorer: ReputationScorer,
     private readonly benign: BenignSources,
     private readonly geo: GeoLookup = NO_GEO,
+    /** Bulk rows this process accepted and has not applied yet (decision 0853): a check waits for them. */
+    private readonly pending: Pick<BulkReportQueue, 'has' | 'settle'> | null = null,
   ) {
     scorer.onTouched((ip) => {
       this.cache.delete(ip);
@@ -138,6 +141,7 @@ export class ReputationService {
    * CHECK_CACHE_TTL_MS; the returned object is the caller's to modify.
    */
   async check(ip: IpAddress, options: CheckOptions, now: number): Promise<CheckResult> {
+    if (this.pending?.has(ip.text)) await this.pending.settle();
     if (options.maxAgeDays !== null) return this.compute(ip, options, now);
     const variant = variantOf(options);
     const day = utcDay(now);
@@ -174,6 +178,7 @@ export class ReputationService {
   /** As `cachedJson`, with the answer's length in bytes, measured once when it was serialised. */
   cachedAnswer(ip: IpAddress, options: CheckOptions, now: number): CachedJson | undefined {
     if (options.maxAgeDays !== null) return undefined;
+    if (this.pending?.has(ip.text)) return undefined;
     const variant = variantOf(options);
     const entry = this.cache.get(ip.text)?.get(variant);
     if (entry === undefined || entry.json === undefined) return undefined;
@@ -186,6 +191,7 @@ export class ReputationService {
    * cached with the answer, so a repeated look-up costs neither a query nor a serialisation.
    */
   async checkJson(ip: IpAddress, options: CheckOptions, now: number): Promise<string> {
+    if (this.pending?.has(ip.text)) await this.pending.settle();
     if (options.maxAgeDays !== null) return JSON.stringify(await this.compute(ip, options, now));
     const variant = variantOf(options);
     const day = utcDay(now);

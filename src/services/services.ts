@@ -9,6 +9,7 @@ import type { QuotaCounter } from '../quota/quota-counter.js';
 import type { Store } from '../store/store.js';
 import { type BenignSources, ListBenignSources } from './benign-sources.js';
 import { BlacklistService } from './blacklist-service.js';
+import { BulkReportQueue } from './bulk-report-queue.js';
 import { BulkReportService } from './bulk-report-service.js';
 import { EvidenceService } from './evidence-ingest.js';
 import { behaviorsFor, behaviorsForMany } from './evidence-read.js';
@@ -37,6 +38,11 @@ export interface Services {
   readonly taxii: TaxiiService;
   /** Bulk reports' deferred TAXII publishing (decision 0852); `drain()` before reading the feed in tests. */
   readonly taxiiOutbox: TaxiiOutbox;
+  /**
+   * Bulk rows accepted and not yet applied (decision 0853; SQLite). `drain()` applies them; reads in this
+   * process (check, bulk check, blacklist, single reports) wait for it on their own.
+   */
+  readonly bulkQueue: BulkReportQueue;
   readonly benign: BenignSources;
   readonly geo: GeoLookup;
 }
@@ -70,7 +76,6 @@ export function createServices(
   const benign = options.benign ?? ListBenignSources.shipped();
   const geo = options.geo ?? NO_GEO;
   const scorer = new ReputationScorer(policy, benign);
-  const reports = new ReportService(store, quota, scorer, policy, geo);
   // Indicators carry the IP's sensor behaviours (labels, ATT&CK references, kill-chain phases).
   const taxii = new TaxiiService(
     store,
@@ -82,7 +87,11 @@ export function createServices(
   // Indicator versions are published in the same transaction as the score change (SPEC §4), except
   // for bulk reports: they mark the IPs in that transaction and the outbox publishes them right after
   // the commit, a whole batch per transaction (decision 0852).
-  const taxiiOutbox = new TaxiiOutbox(store, taxii);
+  // The outbox publishes what bulk reports have changed, so it applies accepted bulk rows first.
+  const taxiiOutbox: TaxiiOutbox = new TaxiiOutbox(store, taxii, (): Promise<void> => bulkQueue.drain());
+  // Bulk reports on SQLite are applied after the answer (decision 0853); reads in this process wait.
+  const bulkQueue: BulkReportQueue = new BulkReportQueue(store, scorer, policy, geo, taxiiOutbox);
+  const reports = new ReportService(store, quota, scorer, policy, geo, bulkQueue);
   // Neither in the feed before nor now: nothing to publish or revoke (skips a look-up per IP).
   const feedRelevant = (row: { score: number }, before: number) =>
     before >= config.taxiiScoreMinimum || row.score >= config.taxiiScoreMinimum;
@@ -104,7 +113,7 @@ export function createServices(
   );
   const retention = new RetentionService(store, { retentionDays: config.retentionDays });
   // A purged IP leaves the feed as a revoked indicator, in the purge transaction (SPEC §4, §6).
-  const reputation = new ReputationService(store, scorer, benign, geo);
+  const reputation = new ReputationService(store, scorer, benign, geo, bulkQueue);
   retention.onPurge(async (tx, ips, now) => {
     for (const ip of ips) await revokeIndicator(tx, ip, now);
     reputation.invalidateAll();
@@ -121,8 +130,21 @@ export function createServices(
     geo,
     keys: new KeyService(store, config.tiers, clock),
     reports,
-    bulkReports: new BulkReportService(store, quota, scorer, reports, config.allowlist, true, taxiiOutbox),
-    blacklist: new BlacklistService(store, config.allowlist, { feeds: { scorer, benign, geo } }),
+    bulkReports: new BulkReportService(
+      store,
+      quota,
+      scorer,
+      reports,
+      config.allowlist,
+      true,
+      taxiiOutbox,
+      bulkQueue,
+    ),
+    bulkQueue,
+    blacklist: new BlacklistService(store, config.allowlist, {
+      feeds: { scorer, benign, geo },
+      pending: bulkQueue,
+    }),
     reputation,
     evidence: new EvidenceService(store, scorer, compileCatalog(loadCatalog()), geo),
     retention,

@@ -24,6 +24,7 @@ const PUBLISHER_LOCK = 'taxii-outbox';
 export class TaxiiOutbox {
   private readonly runner = new DrainRunner(
     async () => {
+      await this.upstream?.();
       await this.publishPending();
       // Bulk reports commit without SQLite's automatic checkpoint; it runs here, after their responses.
       await this.store.checkpoint();
@@ -34,6 +35,8 @@ export class TaxiiOutbox {
   constructor(
     private readonly store: Store,
     private readonly taxii: TaxiiService,
+    /** Run before each drain: what marks IPs later (accepted bulk rows not yet applied, decision 0853). */
+    private readonly upstream: (() => Promise<void>) | null = null,
   ) {}
 
   /** Marks `ips` pending as of `now` inside `tx` (`sqlite`: the raw connection `tx` is on). */

@@ -166,6 +166,20 @@ export interface PendingTaxiiTable {
   now: number;
 }
 
+/** Decision 0853: a bulk-report row accepted and not yet applied (SQLite's deferred bulk path). */
+export interface PendingReportsTable {
+  id: Generated<number>;
+  key_id: string;
+  trust: number;
+  received_at: number;
+  ip: string;
+  /** Comma list, primary category first (as `reports.categories`). */
+  categories: string;
+  protocol: string | null;
+  comment: string | null;
+  reported_at: number;
+}
+
 /** Decision 0605: a day's counts of one threshold primitive of an `acrossSessions` behaviour. */
 export interface SensorAuthWindowsTable {
   ip: string;
@@ -272,6 +286,7 @@ export interface Database {
   sensor_sessions: SensorSessionsTable;
   pending_sessions: PendingSessionsTable;
   pending_taxii: PendingTaxiiTable;
+  pending_reports: PendingReportsTable;
   sensor_auth_windows: SensorAuthWindowsTable;
   sensor_usernames: SensorUsernamesTable;
   sensor_recipients: SensorRecipientsTable;

@@ -43,6 +43,8 @@ export function registerBulkCheckRoute(app: FastifyInstance, services: Services)
       }
       const now = services.clock.now();
       await charge(services, request, reply, 'lookups', ips.length, { now });
+      // Bulk rows this process acknowledged are part of the answer (decision 0853).
+      await services.bulkQueue.settle();
       const rows = await lookupMany(services.store.db, [...new Set(ips)]);
       let found = 0;
       const results = ips.map((ip) => {

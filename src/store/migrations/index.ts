@@ -408,6 +408,32 @@ function pendingTaxii(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration 0012 (decision 0853): bulk reports accepted but not yet applied to the reports table, the
+ * aggregates and the scores. The request stores its valid rows here (one append-only B-tree) and
+ * answers; the bulk-report queue applies them in id order and deletes them in the same transaction.
+ * `trust` is the reporter's trust at acceptance, so applying later weighs the rows as the request would.
+ */
+function pendingReports(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('pending_reports')
+        .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigserial', (c) => c.primaryKey())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('trust', t.real, (c) => c.notNull())
+        .addColumn('received_at', t.bigint, (c) => c.notNull())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('categories', 'text', (c) => c.notNull())
+        .addColumn('protocol', 'text')
+        .addColumn('comment', 'text')
+        .addColumn('reported_at', t.bigint, (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -421,5 +447,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0009-pending-sessions': pendingSessions(dialect),
     '0010-feed-range-index': feedRangeIndex,
     '0011-pending-taxii': pendingTaxii(dialect),
+    '0012-pending-reports': pendingReports(dialect),
   };
 }
