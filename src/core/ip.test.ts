@@ -9,6 +9,28 @@ function canonical(input: string): string {
 }
 
 describe('parseIp', () => {
+  it('says why dotted-quad text is not an IPv4 address, checking the parts in order', () => {
+    const reason = (input: string) => {
+      const result = parseIp(input);
+      assert.ok(!result.ok, `expected ${input} to be refused`);
+      return result.reason;
+    };
+    const parts = 'an IPv4 address has four dot-separated numbers';
+    const octet = 'IPv4 octets are decimal numbers 0-255';
+    const zero = 'leading zeros in an IPv4 octet are ambiguous';
+    for (const input of ['1.2.3', '1.2.3.4.5', '1.2.3.4.', '....']) assert.equal(reason(input), parts, input);
+    for (const input of ['1.2.3.256', '1.2..4', '.1.2.3', '1.2.3.x', '1.2.3.1234', '1.2.3.-1', '1.2.3.+1']) {
+      assert.equal(reason(input), octet, input);
+    }
+    for (const input of ['01.2.3.4', '1.2.3.00', '1.2.3.012']) assert.equal(reason(input), zero, input);
+    // The first bad part decides: a leading zero before an out-of-range octet, and the other way round.
+    assert.equal(reason('01.2.3.999'), zero);
+    assert.equal(reason('999.2.3.01'), octet);
+    assert.equal(canonical('0.0.0.0'), '0.0.0.0');
+    assert.equal(canonical('255.255.255.255'), '255.255.255.255');
+    assert.equal(canonical('100.64.10.9'), '100.64.10.9');
+  });
+
   it('turns IPv4-mapped IPv6 into IPv4', () => {
     assert.equal(canonical('::ffff:45.83.12.9'), '45.83.12.9');
     assert.equal(canonical('::FFFF:2d53:0c09'), '45.83.12.9');

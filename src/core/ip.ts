@@ -13,16 +13,36 @@ export type IpParseResult = { ok: true; ip: IpAddress } | { ok: false; reason: s
 
 const V4_MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
 
+const V4_PARTS = 'an IPv4 address has four dot-separated numbers';
+const V4_OCTET = 'IPv4 octets are decimal numbers 0-255';
+const V4_LEADING_ZERO = 'leading zeros in an IPv4 octet are ambiguous';
+
+/**
+ * The four octets of dotted-quad text, or why it is not one: four dot-separated parts of 1–3 decimal
+ * digits, no leading zero, each ≤ 255 (parts checked in order). A scan over char codes: every check and
+ * report parses addresses, and a split plus a regular expression per part cost ~1.5 µs each.
+ */
 function parseV4Octets(text: string): number[] | string {
-  const parts = text.split('.');
-  if (parts.length !== 4) return 'an IPv4 address has four dot-separated numbers';
-  const octets: number[] = [];
-  for (const part of parts) {
-    if (!/^[0-9]{1,3}$/.test(part)) return 'IPv4 octets are decimal numbers 0-255';
-    if (part.length > 1 && part.startsWith('0')) return 'leading zeros in an IPv4 octet are ambiguous';
-    const value = Number(part);
-    if (value > 255) return 'IPv4 octets are decimal numbers 0-255';
-    octets.push(value);
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 46) dots++;
+  if (dots !== 3) return V4_PARTS;
+  const octets = [0, 0, 0, 0];
+  let start = 0;
+  for (let part = 0; part < 4; part++) {
+    let end = text.indexOf('.', start);
+    if (end < 0) end = text.length;
+    const length = end - start;
+    if (length < 1 || length > 3) return V4_OCTET;
+    let value = 0;
+    for (let i = start; i < end; i++) {
+      const digit = text.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) return V4_OCTET;
+      value = value * 10 + digit;
+    }
+    if (length > 1 && text.charCodeAt(start) === 48) return V4_LEADING_ZERO;
+    if (value > 255) return V4_OCTET;
+    octets[part] = value;
+    start = end + 1;
   }
   return octets;
 }
