@@ -1,6 +1,7 @@
 // Blacklist and bulk-report benchmark on 1,000,000 reputations built from ../shared/data/blocklists (SQLite).
 // Env: BENCH_DB=<dir> keeps the built database there and reuses it on the next run (the bulk runs add
-// reports to it); BENCH_ONLY=<regex> runs only the measurements whose label matches; BENCH_RUNS=n (default 5).
+// reports to it); BENCH_ONLY=<regex> runs only the measurements whose label matches; BENCH_RUNS=n (default 5);
+// BENCH_SAMPLES=1 prints every sorted sample beside the median.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
@@ -94,6 +95,7 @@ function build(raw: BetterSqlite3.Database, list: readonly string[]): void {
 
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SAMPLES = process.env.BENCH_SAMPLES === '1';
 
 /**
  * Times `work` `runs` times and prints medians and minima. Three clocks:
@@ -129,7 +131,8 @@ async function time<T>(
   }
   const line = (list: number[]) => {
     list.sort((a, b) => a - b);
-    return `median ${list[Math.floor(runs / 2)]?.toFixed(1)} ms (min ${list[0]?.toFixed(1)})`;
+    const all = SAMPLES ? ` [${list.map((n) => n.toFixed(0)).join(' ')}]` : '';
+    return `median ${list[Math.floor(runs / 2)]?.toFixed(1)} ms (min ${list[0]?.toFixed(1)})${all}`;
   };
   const inServer = server ? `  server ${line(serverTimes)}` : '';
   const afterwards = after.map((step, i) => `  ${step.label} ${line(afterTimes[i] ?? [])}`).join('');
@@ -201,6 +204,30 @@ try {
   const ipranged = await time('iprange aggregating the same 350k addresses', async () =>
     execFileSync('iprange', [listFile], { maxBuffer: 256 * 1024 * 1024 }).toString(),
   );
+  // The same two, alternated request by request, so that the machine's slow and fast spells fall on
+  // both sides alike (on a shared VM they last seconds): medians of each and of the per-pair ratio.
+  const PAIRED = 'aggregate=true and iprange, alternated';
+  if (!ONLY || ONLY.test(PAIRED)) {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      await app.inject({
+        method: 'GET',
+        url: `/v1/key/blacklist?plaintext=true&aggregate=true&limit=${LISTED}`,
+        headers,
+      });
+      ours.push(serverTime());
+      const begin = performance.now();
+      execFileSync('iprange', [listFile], { maxBuffer: 256 * 1024 * 1024 });
+      theirs.push(performance.now() - begin);
+      ratios.push((ours.at(-1) ?? 0) / (theirs.at(-1) ?? 1));
+    }
+    const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
+    console.log(
+      `${PAIRED.padEnd(48)} server median ${median(ours).toFixed(1)} ms, iprange median ${median(theirs).toFixed(1)} ms, median ratio ${median(ratios).toFixed(2)} (${ratios.filter((r) => r <= 1).length} of ${RUNS} pairs ≤ 1)`,
+    );
+  }
   if (aggregated) {
     const ours = aggregated.body.split('\n').filter(Boolean);
     console.log(`  CIDRs: ${ours.length}`);

@@ -140,6 +140,34 @@ for (const engine of ENGINES) {
       assert.equal(changed.statusCode, 200);
       assert.notEqual(changed.headers.etag, etag);
     });
+
+    it('aggregate=true: ETag of the listed addresses, so a rescore that changes no listed address is a 304 (decision 0854)', async () => {
+      const k = await t.key('free');
+      const query = '?format=plaintext&aggregate=true';
+      const first = await get(query, k);
+      assert.equal(first.statusCode, 200);
+      const etag = String(first.headers.etag);
+      // An unlisted address rescored (still below the minimum), and a listed one rescored in place.
+      await sql`update reputations set score = 11, score_updated_at = score_updated_at + 1 where ip = '51.0.0.5'`.execute(
+        t.store.db,
+      );
+      await sql`update reputations set score = 82, score_updated_at = score_updated_at + 1 where ip = '51.0.0.3'`.execute(
+        t.store.db,
+      );
+      const same = await get(query, k, { 'if-none-match': etag });
+      assert.equal(same.statusCode, 304);
+      // The same without If-None-Match (the read-ahead path) gives the same ETag.
+      assert.equal(String((await get(query, k)).headers.etag), etag);
+      // A newly listed address changes it.
+      await sql`update reputations set score = 60, score_updated_at = score_updated_at + 1 where ip = '51.0.0.5'`.execute(
+        t.store.db,
+      );
+      const listed = await get(query, k, { 'if-none-match': etag });
+      assert.equal(listed.statusCode, 200);
+      assert.notEqual(listed.headers.etag, etag);
+      assert.match(listed.body, /^51\.0\.0\.5$/m);
+      await sql`update reputations set score = 10 where ip = '51.0.0.5'`.execute(t.store.db);
+    });
   });
 
   describe(`blacklist cap and aggregation (${engine})`, { skip: skipReason(engine) }, () => {

@@ -335,19 +335,12 @@ export async function* blacklistPages(
   }
 }
 
-/**
- * One page of listed addresses as text: `count` addresses joined by "\n" (no final newline). From
- * `sqliteAddressPages` also the page's part of the address-only fingerprint (see blacklistFingerprint):
- * max(last_seen), Σ score and Σ octet_length(ip) of its rows.
- */
+/** One page of listed addresses as text: `count` addresses joined by "\n" (no final newline). */
 export interface AddressPage {
   readonly text: string;
   readonly count: number;
   /** The keyset of the page's last row (from `sqliteAddressPages` when asked for a window). */
   readonly last?: Keyset;
-  readonly maxLastSeen?: number;
-  readonly sumScore?: number;
-  readonly sumEnrichment?: number;
 }
 
 /**
@@ -368,8 +361,6 @@ export function* sqliteAddressPages(
   schema: BlacklistSchema,
   limit: number,
   pageSize = 20_000,
-  /** Also return each page's share of the address-only fingerprint. */
-  withFingerprint = false,
   /** Start after `window.after`, stop before `window.bound`; with a window every page carries `last`. */
   window: ListWindow | null = null,
 ): Generator<AddressPage> {
@@ -386,13 +377,11 @@ export function* sqliteAddressPages(
   const bound = window?.bound ?? null;
   while (remaining > 0) {
     const want = Math.min(pageSize, remaining);
-    const columns = withFingerprint ? ['ip', `${column} as score`, 'last_seen'] : ['ip'];
-    const compiled = pageQuery(db, filter, schema, columns, after, want, bound).compile();
-    const aggregates = withFingerprint ? ', max(last_seen), sum(score), sum(octet_length(ip))' : '';
-    const [text, count, maxLastSeen, sumScore, sumEnrichment] = sqlite
-      .prepare(`select group_concat(ip, char(10)), count(*)${aggregates} from (${compiled.sql})`)
+    const compiled = pageQuery(db, filter, schema, ['ip'], after, want, bound).compile();
+    const [text, count] = sqlite
+      .prepare(`select group_concat(ip, char(10)), count(*) from (${compiled.sql})`)
       .raw()
-      .get(...compiled.parameters) as [string | null, number, number?, number?, number?];
+      .get(...compiled.parameters) as [string | null, number];
     if (count === 0 || text === null) return;
     remaining -= count;
     if (window) {
@@ -401,7 +390,7 @@ export function* sqliteAddressPages(
       if (count < want || remaining === 0) return;
       continue;
     }
-    yield withFingerprint ? { text, count, maxLastSeen, sumScore, sumEnrichment } : { text, count };
+    yield { text, count };
     if (count < want || remaining === 0) return;
     after = keysetOf(text);
   }
