@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readLines } from '../../test/support/read-lines.js';
 import { sharedDataFile } from '../../test/support/shared-data.js';
-import { createCowrieParser, parseCowrieLines } from './cowrie-parser.js';
+import { cowrieEventId, createCowrieParser, parseCowrieLines } from './cowrie-parser.js';
 import { rejectedCount, skippedCount } from './line-tally.js';
 
 const NOW = Date.parse('2026-03-15T12:00:00Z');
@@ -21,6 +22,27 @@ const SESSION = [
 ];
 
 describe('Cowrie parser', () => {
+  it('keeps the event ids of earlier versions (SHA-256 of session, timestamp, eventid and line)', () => {
+    // Ids already stored de-duplicate re-imports: they must never change. Non-ASCII text included.
+    for (const line of [
+      '{"eventid":"cowrie.session.connect"}',
+      '{"input":"echo \u00e9\u4e2d \ud83d\ude00"}',
+      '',
+    ]) {
+      const digest = createHash('sha256')
+        .update(`abc123\n2018-05-01T10:00:00.123Z\ncowrie.command.input\n${line}`)
+        .digest('hex');
+      assert.equal(
+        cowrieEventId('abc123', '2018-05-01T10:00:00.123Z', 'cowrie.command.input', line),
+        `cowrie-${digest.slice(0, 40)}`,
+      );
+    }
+    assert.equal(
+      cowrieEventId('s', 't', 'e', 'x'),
+      `cowrie-${createHash('sha256').update('s\nt\ne\nx').digest('hex').slice(0, 40)}`,
+    );
+  });
+
   it('maps a session to typed events that inherit the ports and protocol of the connect line', () => {
     const parser = createCowrieParser({ now: NOW });
     const events = SESSION.map((line) => parser.push(line)).filter((event) => event !== null);

@@ -1,5 +1,5 @@
 // Turns Cowrie honeypot JSON lines into sensor events (SPEC §7 importers); pure: lines in, events and a tally out.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   EVENT_LIMITS,
   MAX_FUTURE_SKEW_MS,
@@ -62,7 +62,8 @@ function clip(value: string, max: number): string {
 
 /** A stable id: re-importing the same line yields the same id, so the store de-duplicates it. */
 export function cowrieEventId(session: string, timestamp: string, eventid: string, line: string): string {
-  const digest = createHash('sha256').update(`${session}\n${timestamp}\n${eventid}\n${line}`).digest('hex');
+  // One-shot hash (no Hash object per line): the same digest as createHash().update().digest('hex').
+  const digest = hash('sha256', `${session}\n${timestamp}\n${eventid}\n${line}`, 'hex');
   return `cowrie-${digest.slice(0, 40)}`;
 }
 

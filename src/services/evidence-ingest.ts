@@ -8,7 +8,7 @@ import type { CompiledCatalog } from '../core/detection/classify.js';
 import { classifySession, matchEventPrimitives } from '../core/detection/classify.js';
 import type { SensorEvent } from '../core/events.js';
 import { type IpAddress, parseIp } from '../core/ip.js';
-import { utcDay } from '../core/time.js';
+import { DAY_MS, utcDay } from '../core/time.js';
 import { withPostgresAdvisoryLock } from '../store/advisory-lock.js';
 import type { DbExecutor, Dialect, SensorSessionsTable } from '../store/database.js';
 import {
@@ -32,6 +32,7 @@ import { chunks, lockIps, upsertAdd } from '../store/report-batch-repository.js'
 import { earlier, fillGeoColumns, later, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
+import { eventData } from './event-data.js';
 import { normaliseEmail } from './evidence-read.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';
 import type { ReputationScorer } from './reputation-scoring.js';
@@ -100,12 +101,26 @@ function newDelta(ts: number): PendingDelta {
   return { n: 0, first: ts, last: ts, p: {}, d: {}, u: {}, r: {} };
 }
 
+// The UTC day of the last timestamp seen, as text (consecutive events nearly always share it).
+let dayStart = 0;
+let dayEnd = 0;
+let dayText = '';
+
+function dayKey(ts: number): string {
+  if (ts >= dayStart && ts < dayEnd) return dayText;
+  const day = utcDay(ts);
+  dayStart = day * DAY_MS;
+  dayEnd = dayStart + DAY_MS;
+  dayText = String(day);
+  return dayText;
+}
+
 function addEvent(delta: PendingDelta, event: SensorEvent): void {
   delta.n += 1;
   delta.first = Math.min(delta.first, event.ts);
   delta.last = Math.max(delta.last, event.ts);
   delta.p[event.protocol] = (delta.p[event.protocol] ?? 0) + 1;
-  const day = String(utcDay(event.ts));
+  const day = dayKey(event.ts);
   delta.d[day] = (delta.d[day] ?? 0) + 1;
   if (event.type === 'auth' && event.username !== '') {
     const pair = `${event.protocol}\u0000${event.username}`;
@@ -227,16 +242,7 @@ export function smtpRecipient(event: SensorEvent): string | null {
   return match?.[1] ? normaliseEmail(match[1]) : null;
 }
 
-/**
- * `events.data`: the event without the fields the row already holds in columns (id, sensor, session, ts,
- * type), about a third of the row. `storedEvent` puts them back; rows written whole by earlier versions
- * read the same.
- */
-function eventData(event: SensorEvent): string {
-  const { id: _id, sensor: _sensor, session: _session, ts: _ts, type: _type, ...rest } = event;
-  return JSON.stringify(rest);
-}
-
+/** A raw event row; `data` is `eventData` (or, from versions before decision 0606, the whole event). */
 interface StoredEventRow {
   event_id: string;
   session: string;
@@ -528,13 +534,17 @@ export class EvidenceService {
     const groups = new Map<string, { sensor: string; session: string; ip: string; events: SensorEvent[] }>();
     const fresh = insertSensorEvidenceIdsSqlite(sqlite, input);
     let next = 0;
+    // A session's events mostly arrive together: the previous event's group is checked first.
+    let group: { sensor: string; session: string; ip: string; events: SensorEvent[] } | undefined;
     for (let i = 0; i < input.length; i++) {
       const event = input[i] as SensorEvent;
-      const key = sessionKey(event.sensor, event.session);
-      let group = groups.get(key);
-      if (!group) {
-        group = { sensor: event.sensor, session: event.session, ip: event.srcIp, events: [] };
-        groups.set(key, group);
+      if (group === undefined || group.session !== event.session || group.sensor !== event.sensor) {
+        const key = sessionKey(event.sensor, event.session);
+        group = groups.get(key);
+        if (!group) {
+          group = { sensor: event.sensor, session: event.session, ip: event.srcIp, events: [] };
+          groups.set(key, group);
+        }
       }
       if (fresh[next] === i) {
         group.events.push(event);
