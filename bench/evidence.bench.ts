@@ -1,7 +1,8 @@
 // Evidence throughput on the shared Cowrie logs: `vakt import cowrie`, the store stage alone, sensor ingest over
 // HTTP, and the ceiling — raw better-sqlite3 inserts of the same raw-event rows in one transaction. Ingest and
 // import report "acknowledged" (stored, answered) and "aggregated" (the aggregator drained; decision 0630).
-// Usage: [ROUNDS=3] node --import tsx bench/evidence.bench.ts
+// Usage: [ROUNDS=3] [BENCH_ONLY=<regex of line names>] node --import tsx bench/evidence.bench.ts (the ceiling
+// always runs: the ratios are to it)
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -198,6 +199,7 @@ try {
   };
 
   const ROUNDS = Number(process.env.ROUNDS ?? 3);
+  const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
   const kinds = {
     import: importRun,
     store: storeRun,
@@ -214,6 +216,7 @@ try {
   };
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, run] of Object.entries(kinds) as [keyof typeof kinds, () => Promise<Run>][]) {
+      if (ONLY && name !== 'ceiling' && !ONLY.test(name)) continue;
       const r = await run();
       results[name].push(r);
       console.log(
@@ -231,6 +234,7 @@ try {
   );
   const ceiling = med('ceiling', 'acked');
   for (const name of Object.keys(kinds) as (keyof typeof kinds)[]) {
+    if (results[name].length === 0) continue;
     const n = results[name][0]?.accepted ?? 0;
     console.log(
       `  ${name}: acknowledged ${rate(n, med(name, 'acked'))} ev/s (${(med(name, 'acked') / ceiling).toFixed(2)}× ceiling time), aggregated ${rate(n, med(name, 'aggregated'))} ev/s (${(med(name, 'aggregated') / ceiling).toFixed(2)}×); cpu ${((med(name, 'cpu') / n) * 1000).toFixed(1)} ms per 1k events`,
