@@ -6,6 +6,7 @@ import { DAY_MS, utcDay } from '../src/core/time.js';
 import { behaviorsFor } from '../src/services/evidence-read.js';
 import { createServices } from '../src/services/services.js';
 import type { DbExecutor } from '../src/store/database.js';
+import { countPendingEventBatches } from '../src/store/evidence-repository.js';
 import { ensurePartitions } from '../src/store/partitions.js';
 import { Store } from '../src/store/store.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
@@ -377,6 +378,17 @@ for (const engine of ENGINES) {
         // Two batches, the second continuing a session of the first: both marks merge before any drain.
         assert.equal((await send(events.slice(0, 15))).json().accepted, 15);
         assert.equal((await send(events.slice(10))).json().accepted, events.length - 15);
+        if (engine === 'sqlite') {
+          // Decision 0855: answered with the new events stored as two pending batches, no raw row or mark
+          // yet; the aggregator writes those first (expandPending: that step alone).
+          assert.equal(await countPendingEventBatches(t.store.db), 2);
+          assert.equal(
+            (await t.store.db.selectFrom('events').select('event_id').where('ip', '=', ip).execute()).length,
+            0,
+          );
+          await t.services.evidence.expandPending();
+          assert.equal(await countPendingEventBatches(t.store.db), 0);
+        }
         const pending = await t.store.db
           .selectFrom('pending_sessions')
           .select(['session', 'ip'])
@@ -421,6 +433,46 @@ for (const engine of ENGINES) {
         await t.services.evidence.drain();
         assert.deepEqual(await snapshot(t.store.db, ip), once);
       } finally {
+        t.services.evidence.start();
+      }
+    });
+
+    it('keeps an answered batch across a restart: the next process stores and aggregates it (decision 0855)', {
+      skip: engine !== 'sqlite' && "SQLite defers a batch's raw rows; PostgreSQL writes them in the request",
+    }, async () => {
+      await t.services.evidence.stop();
+      let other: Store | undefined;
+      try {
+        const now = t.clock.now();
+        const ip = '45.83.13.66';
+        const events = [
+          ...sshSession(ip, 'restart-a', now - 30 * MINUTE),
+          ...sshSession(ip, 'restart-b', now - 10 * MINUTE),
+        ];
+        assert.equal((await send(events)).json().accepted, events.length);
+        assert.equal(await countPendingEventBatches(t.store.db), 1);
+        // This process stops here (its aggregator never ran); another one opens the same file.
+        other = await Store.open(t.config.databaseUrl, { poolSize: 3 });
+        const next = createServices(t.config, other, t.services.quota, t.clock);
+        await next.evidence.drain();
+        assert.equal(await countPendingEventBatches(t.store.db), 0);
+        const stored = await t.store.db
+          .selectFrom('events')
+          .select('event_id')
+          .where('ip', '=', ip)
+          .execute();
+        assert.equal(stored.length, events.length);
+        const check = (
+          await t.app.inject({ method: 'GET', url: `/v1/key/check/${ip}`, headers: bearer(userKey) })
+        ).json();
+        assert.equal(check.totalSessions, 2);
+        // Re-sent after the restart: every event a duplicate, nothing pending.
+        const again = (await send(events)).json();
+        assert.equal(again.accepted, 0);
+        assert.equal(again.duplicates, events.length);
+        assert.equal(await countPendingEventBatches(t.store.db), 0);
+      } finally {
+        await other?.close();
         t.services.evidence.start();
       }
     });
@@ -515,6 +567,7 @@ for (const engine of ENGINES) {
             'a new session',
             async (ip, drain) => {
               assert.equal((await send(guessSession(ip, `fc1-${ip}`, start, 6))).statusCode, 200);
+              await t.services.evidence.expandPending();
               await drain();
             },
           ],
@@ -522,7 +575,9 @@ for (const engine of ENGINES) {
             'continued by another process before the drain',
             async (ip, drain) => {
               assert.equal((await send(guessSession(ip, `fc2-${ip}`, start, 3))).statusCode, 200);
+              await t.services.evidence.expandPending();
               await elsewhere.evidence.ingest(valid(now, guessSession(ip, `fc2-${ip}`, start, 3, 3)), now);
+              await elsewhere.evidence.expandPending();
               await drain();
             },
           ],
@@ -530,6 +585,7 @@ for (const engine of ENGINES) {
             'raw events dropped (retention) before the drain',
             async (ip, drain) => {
               assert.equal((await send(guessSession(ip, `fc3-${ip}`, start, 6))).statusCode, 200);
+              await t.services.evidence.expandPending();
               await t.store.db
                 .deleteFrom('events')
                 .where('session', '=', `fc3-${ip}`)
@@ -543,7 +599,9 @@ for (const engine of ENGINES) {
             async (ip, drain) => {
               // Stored count equal to the cached events, but not the same events.
               assert.equal((await send(guessSession(ip, `fc5-${ip}`, start, 3))).statusCode, 200);
+              await t.services.evidence.expandPending();
               await elsewhere.evidence.ingest(valid(now, guessSession(ip, `fc5-${ip}`, start, 4, 3)), now);
+              await elsewhere.evidence.expandPending();
               await t.store.db
                 .deleteFrom('events')
                 .where('session', '=', `fc5-${ip}`)
@@ -559,6 +617,7 @@ for (const engine of ENGINES) {
               await drain();
               await t.store.db.deleteFrom('sensor_sessions').where('session', '=', `fc4-${ip}`).execute();
               assert.equal((await send(guessSession(ip, `fc4-${ip}`, start, 3, 3))).statusCode, 200);
+              await t.services.evidence.expandPending();
               await drain();
             },
           ],

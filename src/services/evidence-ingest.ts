@@ -16,14 +16,17 @@ import {
   addAuthWindows,
   authWindowKey,
   deletePending,
+  deletePendingEventBatchesSqlite,
   insertEvents,
   insertEvidenceIds,
+  insertPendingEventBatchSqlite,
   insertSensorEvidenceIdsSqlite,
   insertSessionEventsSqlite,
   lockSessions,
   nextPending,
   type PendingRow,
   readPending,
+  readPendingEventBatchesSqlite,
   sqliteStatement,
   sqliteUpsertRows,
   writePending,
@@ -200,6 +203,8 @@ const ROWS_PER_STATEMENT = 200;
 const KEYS_PER_LOOKUP = 500;
 /** Sessions aggregated per transaction: the SQLite write lock is held for one chunk at a time. */
 const SESSIONS_PER_CHUNK = 1_000;
+/** Batch text expanded per transaction (decision 0855): about two full 5,000-event batches. */
+const EXPAND_CHARS = 4_000_000;
 /** Bounds one drain (a producer faster than the aggregator forever would otherwise keep it going). */
 const MAX_CHUNKS_PER_DRAIN = 1_000_000;
 const AGGREGATOR_LOCK = 'evidence-aggregator';
@@ -326,6 +331,49 @@ function parseState(text: string): SessionState {
   };
 }
 
+/** One session's new events in a batch, with the address its raw rows and mark carry. */
+interface SessionGroup {
+  sensor: string;
+  session: string;
+  /** The srcIp of the session's first event in the batch (new or not). */
+  ip: string;
+  events: SensorEvent[];
+}
+
+/**
+ * SQLite, inside the caller's transaction: one pass over the batch de-duplicates (a key insert fails for
+ * an event stored before or earlier in the batch) and groups the new events by session, in order of
+ * first appearance. Groups without a new event are left out.
+ */
+function groupFreshSqlite(
+  sqlite: BetterSqlite3.Database,
+  input: readonly SensorEvent[],
+): { groups: SessionGroup[]; accepted: number } {
+  const groups = new Map<string, SessionGroup>();
+  const fresh = insertSensorEvidenceIdsSqlite(sqlite, input);
+  let next = 0;
+  // A session's events mostly arrive together: the previous event's group is checked first.
+  let group: SessionGroup | undefined;
+  for (let i = 0; i < input.length && next < fresh.length; i++) {
+    const event = input[i] as SensorEvent;
+    if (group === undefined || group.session !== event.session || group.sensor !== event.sensor) {
+      const key = sessionKey(event.sensor, event.session);
+      group = groups.get(key);
+      if (!group) {
+        group = { sensor: event.sensor, session: event.session, ip: event.srcIp, events: [] };
+        groups.set(key, group);
+      }
+    }
+    if (fresh[next] === i) {
+      group.events.push(event);
+      next++;
+    }
+  }
+  const out: SessionGroup[] = [];
+  for (const g of groups.values()) if (g.events.length > 0) out.push(g);
+  return { groups: out, accepted: fresh.length };
+}
+
 export class EvidenceService {
   private readonly windowed: WindowedBehavior[];
   /** Runs `drainAll`, one drain at a time, in the background once started (decision 0630). */
@@ -360,6 +408,18 @@ export class EvidenceService {
    */
   async ingest(events: readonly SensorEvent[], now: number): Promise<IngestOutcome> {
     if (events.length === 0) return { accepted: 0, duplicates: 0, sessions: 0 };
+    const sqlite = this.store.sqlite;
+    if (sqlite) {
+      // SQLite (decision 0855): de-duplicate, store the new events as one pending batch, answer; the
+      // aggregator writes their raw rows and marks (`expandBatches`) before it aggregates.
+      const outcome = await this.store.transaction(async () => {
+        const { groups, accepted } = groupFreshSqlite(sqlite, events);
+        if (accepted > 0) insertPendingEventBatchSqlite(sqlite, now, JSON.stringify(groups));
+        return { accepted, duplicates: events.length - accepted, sessions: groups.length };
+      });
+      if (outcome.accepted > 0) this.runner.wake();
+      return outcome;
+    }
     const newSessions = new Map<string, { token: string; events: SensorEvent[] }>();
     const outcome = await this.store.transaction((tx) =>
       this.ingestIn(tx, this.store.dialect, events, now, newSessions),
@@ -519,10 +579,8 @@ export class EvidenceService {
   }
 
   /**
-   * `ingestIn` on SQLite, on the raw handle inside the caller's transaction: one pass over the batch
-   * de-duplicates (a key insert fails for an event stored before or earlier in the batch) and groups the
-   * new events by session; then per session the pending mark (inserted, or merged into one already
-   * pending) and the raw rows. Sessions new to the store go to `newSessions` (fresh-session cache).
+   * `ingestIn` on SQLite, on the raw handle inside the caller's transaction: de-duplicates and groups
+   * (`groupFreshSqlite`), then stores the groups (`storeGroupsSqlite`).
    */
   private ingestSqlite(
     sqlite: BetterSqlite3.Database,
@@ -530,29 +588,23 @@ export class EvidenceService {
     now: number,
     newSessions: Map<string, { token: string; events: SensorEvent[] }>,
   ): IngestOutcome {
-    // Sessions in order of first appearance; a session's rows and mark carry its first event's address.
-    const groups = new Map<string, { sensor: string; session: string; ip: string; events: SensorEvent[] }>();
-    const fresh = insertSensorEvidenceIdsSqlite(sqlite, input);
-    let next = 0;
-    // A session's events mostly arrive together: the previous event's group is checked first.
-    let group: { sensor: string; session: string; ip: string; events: SensorEvent[] } | undefined;
-    for (let i = 0; i < input.length; i++) {
-      const event = input[i] as SensorEvent;
-      if (group === undefined || group.session !== event.session || group.sensor !== event.sensor) {
-        const key = sessionKey(event.sensor, event.session);
-        group = groups.get(key);
-        if (!group) {
-          group = { sensor: event.sensor, session: event.session, ip: event.srcIp, events: [] };
-          groups.set(key, group);
-        }
-      }
-      if (fresh[next] === i) {
-        group.events.push(event);
-        next++;
-      }
-    }
-    if (fresh.length === 0) return { accepted: 0, duplicates: input.length, sessions: 0 };
+    const { groups, accepted } = groupFreshSqlite(sqlite, input);
+    if (accepted === 0) return { accepted: 0, duplicates: input.length, sessions: 0 };
+    const sessions = this.storeGroupsSqlite(sqlite, groups, now, newSessions);
+    return { accepted, duplicates: input.length - accepted, sessions };
+  }
 
+  /**
+   * The second half of SQLite ingest: per session the pending mark (inserted, or merged into one already
+   * pending) and the raw rows. Sessions new to the store go to `newSessions` (fresh-session cache).
+   * Returns how many sessions it stored events of.
+   */
+  private storeGroupsSqlite(
+    sqlite: BetterSqlite3.Database,
+    groups: readonly SessionGroup[],
+    now: number,
+    newSessions: Map<string, { token: string; events: SensorEvent[] }>,
+  ): number {
     // Most marks are new: insert first, and read and merge only where one was already pending.
     const insert = sqliteStatement(
       sqlite,
@@ -566,14 +618,10 @@ export class EvidenceService {
       sqlite,
       'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
     );
-    // Before the session's raw rows are written: does it have any stored event at all?
-    const anyStored = sqliteStatement(
-      sqlite,
-      'select 1 from events where sensor = ? and session = ? limit 1',
-    );
     const token = `${this.processToken}:${++this.batches}`;
     let sessions = 0;
-    for (const [key, group] of groups) {
+    for (const group of groups) {
+      const key = sessionKey(group.sensor, group.session);
       const events = group.events;
       const first = events[0];
       if (first === undefined) continue;
@@ -582,10 +630,13 @@ export class EvidenceService {
       for (const event of events) addEvent(delta, event);
       delta.o = token;
       if (insert.run(group.sensor, group.session, group.ip, now, JSON.stringify(delta)).changes === 1) {
-        // A new session: its events are exactly this batch's (fresh-session cache, decision 0631).
-        if (anyStored.get(group.sensor, group.session) === undefined) newSessions.set(key, { token, events });
+        // No mark pending: its events may be the whole stored session (fresh-session cache, decision
+        // 0631). Whether they are — no stored event from before — is checked where the cache is used
+        // (aggregateChunk compares the stored count), so no probe per session here.
+        newSessions.set(key, { token, events });
       } else {
         this.forget(key);
+        newSessions.delete(key);
         const before = read.get(group.sensor, group.session) as { now: number; delta: string };
         mergeDelta(delta, JSON.parse(before.delta) as PendingDelta);
         update.run(Math.max(now, Number(before.now)), JSON.stringify(delta), group.sensor, group.session);
@@ -593,7 +644,7 @@ export class EvidenceService {
       // Raw telemetry, day-keyed for retention (SPEC §6).
       insertSessionEventsSqlite(sqlite, group.ip, events, utcDay, eventData);
     }
-    return { accepted: fresh.length, duplicates: input.length - fresh.length, sessions };
+    return sessions;
   }
 
   /**
@@ -636,11 +687,68 @@ export class EvidenceService {
   }
 
   private async drainChunks(): Promise<void> {
+    await this.expandBatches(true);
     for (let round = 0; round < MAX_CHUNKS_PER_DRAIN; round++) {
       const touched: string[] = [];
       const done = await this.store.transaction((tx) => this.aggregateChunk(tx, this.store.dialect, touched));
       this.scorer.committed(touched);
       if (done === 0) return;
+    }
+  }
+
+  /**
+   * Writes the raw rows and pending marks of the sensor batches accepted so far without aggregating them
+   * (what `drain` does first; SQLite, decision 0855 — elsewhere ingest wrote them already). For tests and
+   * tools that look at the stored raw rows and marks.
+   */
+  expandPending(): Promise<void> {
+    return this.expandBatches();
+  }
+
+  /**
+   * SQLite (decision 0855): writes the raw rows and pending marks of every accepted sensor batch not yet
+   * expanded, oldest first, up to EXPAND_CHARS of batch text per transaction, and deletes the batches in
+   * the same transaction — exactly what `ingest` would have written at acceptance, in acceptance order.
+   * With `aggregate`, each transaction then aggregates the sessions it marked (as `ingestAndAggregate`
+   * does: one commit, the new sessions' events from memory).
+   */
+  private async expandBatches(aggregate = false): Promise<void> {
+    const sqlite = this.store.sqlite;
+    if (!sqlite) return;
+    for (;;) {
+      const newSessions = new Map<string, { token: string; events: SensorEvent[] }>();
+      const touched: string[] = [];
+      let expanded: number;
+      try {
+        expanded = await this.store.transaction(async (tx) => {
+          const rows = readPendingEventBatchesSqlite(sqlite, EXPAND_CHARS);
+          const last = rows[rows.length - 1];
+          if (last === undefined) return 0;
+          let sessions = 0;
+          for (const row of rows) {
+            const groups = JSON.parse(row.events) as SessionGroup[];
+            sessions += this.storeGroupsSqlite(sqlite, groups, row.now, newSessions);
+          }
+          deletePendingEventBatchesSqlite(sqlite, last.id);
+          if (aggregate) {
+            for (const [key, entry] of newSessions) this.remember(key, entry);
+            await this.aggregateChunk(
+              tx,
+              this.store.dialect,
+              touched,
+              Math.max(SESSIONS_PER_CHUNK, sessions),
+            );
+          }
+          return rows.length;
+        });
+      } catch (error) {
+        if (aggregate) for (const key of newSessions.keys()) this.forget(key);
+        throw error;
+      }
+      if (aggregate) this.scorer.committed(touched);
+      // Only once committed: a rolled-back expansion leaves nothing in the cache.
+      else for (const [key, entry] of newSessions) this.remember(key, entry);
+      if (expanded === 0) return;
     }
   }
 
@@ -722,9 +830,9 @@ export class EvidenceService {
       );
       for (const mark of pending) {
         const key = sessionKey(mark.sensor, mark.session);
-        // The fresh-session cache holds the whole stored session when: its events were the session's
-        // first (checked at ingest), the session was never aggregated, the mark is still the one that
-        // ingest wrote (token, event count: nothing merged since), and none was dropped (stored count).
+        // The fresh-session cache holds the whole stored session when: the session was never aggregated,
+        // the mark is still the one that ingest wrote (token, event count: nothing merged since), and the
+        // stored count equals the cached events (none from before the mark, none dropped).
         const cached = this.forget(key);
         const marked = addedBy.get(key);
         if (

@@ -180,6 +180,16 @@ export interface PendingReportsTable {
   reported_at: number;
 }
 
+/**
+ * Decision 0855: the new (de-duplicated) events of one sensor batch, accepted and not yet stored raw or
+ * marked (SQLite's deferred sensor path); `events` is their JSON array, `now` the request's clock.
+ */
+export interface PendingEventBatchesTable {
+  id: Generated<number>;
+  now: number;
+  events: string;
+}
+
 /** Decision 0605: a day's counts of one threshold primitive of an `acrossSessions` behaviour. */
 export interface SensorAuthWindowsTable {
   ip: string;
@@ -287,6 +297,7 @@ export interface Database {
   pending_sessions: PendingSessionsTable;
   pending_taxii: PendingTaxiiTable;
   pending_reports: PendingReportsTable;
+  pending_event_batches: PendingEventBatchesTable;
   sensor_auth_windows: SensorAuthWindowsTable;
   sensor_usernames: SensorUsernamesTable;
   sensor_recipients: SensorRecipientsTable;

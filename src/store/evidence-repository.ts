@@ -330,3 +330,51 @@ export async function deletePending(
     }
   }
 }
+
+/** A sensor batch accepted and not yet expanded (decision 0855). */
+export interface PendingEventBatchRow {
+  id: number;
+  now: number;
+  events: string;
+}
+
+/** SQLite (decision 0855): stores one accepted batch's new events as one row, inside the caller's transaction. */
+export function insertPendingEventBatchSqlite(
+  sqlite: BetterSqlite3.Database,
+  now: number,
+  events: string,
+): void {
+  sqliteStatement(sqlite, 'insert into pending_event_batches (now, events) values (?, ?)').run(now, events);
+}
+
+/** SQLite: the oldest pending batches, in acceptance order, until their text passes `maxChars` (at least one). */
+export function readPendingEventBatchesSqlite(
+  sqlite: BetterSqlite3.Database,
+  maxChars: number,
+): PendingEventBatchRow[] {
+  const rows: PendingEventBatchRow[] = [];
+  let chars = 0;
+  for (const row of sqliteStatement(
+    sqlite,
+    'select id, now, events from pending_event_batches order by id',
+  ).iterate() as IterableIterator<PendingEventBatchRow>) {
+    rows.push({ id: Number(row.id), now: Number(row.now), events: row.events });
+    chars += row.events.length;
+    if (chars >= maxChars) break;
+  }
+  return rows;
+}
+
+/** SQLite: removes expanded batches (every id up to `lastId`). */
+export function deletePendingEventBatchesSqlite(sqlite: BetterSqlite3.Database, lastId: number): void {
+  sqliteStatement(sqlite, 'delete from pending_event_batches where id <= ?').run(lastId);
+}
+
+/** Batches accepted and not yet expanded (any dialect; only SQLite writes them). */
+export async function countPendingEventBatches(db: DbExecutor): Promise<number> {
+  const row = await db
+    .selectFrom('pending_event_batches')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

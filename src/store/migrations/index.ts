@@ -434,6 +434,25 @@ function pendingReports(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Migration 0013 (decision 0855): sensor batches accepted (their events de-duplicated against
+ * evidence_ids in the same transaction) but not yet written to `events` and `pending_sessions`. The
+ * aggregator expands them in id order and deletes them in the same transaction. SQLite only in use.
+ */
+function pendingEventBatches(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('pending_event_batches')
+        .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigserial', (c) => c.primaryKey())
+        .addColumn('now', t.bigint, (c) => c.notNull())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Every migration in order; names sort lexically. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -448,5 +467,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0010-feed-range-index': feedRangeIndex,
     '0011-pending-taxii': pendingTaxii(dialect),
     '0012-pending-reports': pendingReports(dialect),
+    '0013-pending-event-batches': pendingEventBatches(dialect),
   };
 }
