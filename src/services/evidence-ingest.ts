@@ -618,6 +618,11 @@ export class EvidenceService {
       sqlite,
       'update pending_sessions set now = ?, delta = ? where sensor = ? and session = ?',
     );
+    // Before the session's raw rows are written: does it have any stored event at all?
+    const anyStored = sqliteStatement(
+      sqlite,
+      'select 1 from events where sensor = ? and session = ? limit 1',
+    );
     const token = `${this.processToken}:${++this.batches}`;
     let sessions = 0;
     for (const group of groups) {
@@ -630,10 +635,8 @@ export class EvidenceService {
       for (const event of events) addEvent(delta, event);
       delta.o = token;
       if (insert.run(group.sensor, group.session, group.ip, now, JSON.stringify(delta)).changes === 1) {
-        // No mark pending: its events may be the whole stored session (fresh-session cache, decision
-        // 0631). Whether they are — no stored event from before — is checked where the cache is used
-        // (aggregateChunk compares the stored count), so no probe per session here.
-        newSessions.set(key, { token, events });
+        // A new session: its events are exactly this batch's (fresh-session cache, decision 0631).
+        if (anyStored.get(group.sensor, group.session) === undefined) newSessions.set(key, { token, events });
       } else {
         this.forget(key);
         newSessions.delete(key);
@@ -830,9 +833,9 @@ export class EvidenceService {
       );
       for (const mark of pending) {
         const key = sessionKey(mark.sensor, mark.session);
-        // The fresh-session cache holds the whole stored session when: the session was never aggregated,
-        // the mark is still the one that ingest wrote (token, event count: nothing merged since), and the
-        // stored count equals the cached events (none from before the mark, none dropped).
+        // The fresh-session cache holds the whole stored session when: its events were the session's
+        // first (checked at ingest), the session was never aggregated, the mark is still the one that
+        // ingest wrote (token, event count: nothing merged since), and none was dropped (stored count).
         const cached = this.forget(key);
         const marked = addedBy.get(key);
         if (
