@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseIp } from '../src/core/ip.js';
 import { DAY_MS } from '../src/core/time.js';
+import type { QuotaCounter } from '../src/quota/quota-counter.js';
 import { ReservingQuotaCounter } from '../src/quota/reserving-quota-counter.js';
 import { StoreQuotaCounter } from '../src/quota/store-quota-counter.js';
 import { Store } from '../src/store/store.js';
@@ -67,6 +68,43 @@ for (const engine of ENGINES) {
       assert.equal((await counter.usage(key, NOW)).lookups, 100);
       await counter.flush();
       assert.equal(await sharedCount(storeA, key), 100, 'flush returns every unused unit');
+    });
+
+    it("reports exact usage while a block's reservation is in flight", async () => {
+      // The store commits the top-up at once but its answer reaches this process only when the gate opens,
+      // as over a slow network: a usage read meanwhile must not count the block as used.
+      let open: () => void = () => {};
+      let gate: Promise<void> | null = null;
+      const plain = new StoreQuotaCounter(storeA);
+      const slow: QuotaCounter = {
+        transactional: plain.transactional,
+        consume: async (request, tx) => {
+          const outcome = await plain.consume(request, tx);
+          if (gate !== null) await gate;
+          return outcome;
+        },
+        refund: (...args) => plain.refund(...args),
+        usage: (...args) => plain.usage(...args),
+        close: () => plain.close(),
+      };
+      const counter = new ReservingQuotaCounter(slow, { idleReturnMs: 60_000 });
+      counters.push(counter);
+      const key = nextKey();
+      await one(counter, key, null); // exact
+      await one(counter, key, null); // a block of 64: 63 left
+      gate = new Promise<void>((resolve) => (open = resolve));
+      for (let i = 3; i <= 49; i++) await one(counter, key, null); // the 49th leaves 16: top-up of 48 starts
+      const deadline = Date.now() + 3_000;
+      while ((await sharedCount(storeA, key)) !== 65 + 48 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(await sharedCount(storeA, key), 113, 'the store counted the top-up');
+      const usage = counter.usage(key, NOW);
+      setTimeout(open, 50);
+      assert.equal((await usage).lookups, 49);
+      gate = null;
+      await counter.flush();
+      assert.equal(await sharedCount(storeA, key), 49);
     });
 
     it('returns unused units after being idle', async () => {

@@ -36,6 +36,8 @@ interface Pool {
   lastUsed: number;
   /** A reservation or exact charge in flight: later charges wait for it instead of reserving again. */
   busy: Promise<unknown> | null;
+  /** Counts the store round trips started for this pool (reservations, charges, returns): see usage(). */
+  trips: number;
 }
 
 /**
@@ -122,6 +124,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
         pool.busy = null;
       });
     pool.busy = work;
+    pool.trips++;
   }
 
   private pool(keyId: string, counter: Counter): Pool | undefined {
@@ -173,6 +176,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
         known: null,
         lastUsed: this.wall(),
         busy: null,
+        trips: 0,
       };
       this.setPool(pool);
       if (returning !== null) {
@@ -181,6 +185,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
         fresh.busy = returning.then(() => {
           fresh.busy = null;
         });
+        fresh.trips++;
       }
     }
     pool.lastUsed = this.wall();
@@ -212,6 +217,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
       return exact;
     })();
     pool.busy = work;
+    pool.trips++;
     try {
       return await work;
     } finally {
@@ -239,6 +245,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
     const units = pool.left;
     if (units <= 0) return null;
     pool.left = 0;
+    pool.trips++;
     if (pool.known !== null) pool.known -= units;
     return this.returnUnits(pool.keyId, pool.counter, units, pool.day);
   }
@@ -265,6 +272,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
         pool.busy = returned.then(() => {
           pool.busy = null;
         });
+        pool.trips++;
       }
       // Forget pools idle for a minute so memory follows the active keys only.
       if (now - pool.lastUsed >= 60_000) this.deletePool(pool);
@@ -277,13 +285,30 @@ export class ReservingQuotaCounter implements QuotaCounter {
     if (pool?.known != null && pool.day === utcDay(now)) pool.known = Math.max(0, pool.known - units);
   }
 
+  /**
+   * The shared count minus this process's unused units. A reservation in flight makes that ambiguous (the
+   * store may have counted a block that `left` does not hold yet, or a return may not have landed), so
+   * the read waits until the key's pools have no round trip in flight, and is taken again (a few times at
+   * most) when one started while it ran.
+   */
   async usage(keyId: string, now: number): Promise<Record<Counter, number>> {
-    const usage = await this.inner.usage(keyId, now);
     const day = utcDay(now);
-    for (const pool of this.pools.get(keyId)?.values() ?? []) {
-      if (pool.day === day) usage[pool.counter] = Math.max(0, usage[pool.counter] - pool.left);
+    const pools = () => [...(this.pools.get(keyId)?.values() ?? [])].filter((pool) => pool.day === day);
+    for (let attempt = 0; ; attempt++) {
+      const before = pools();
+      for (const pool of before) while (pool.busy !== null) await pool.busy;
+      await Promise.all(this.returning);
+      const trips = before.map((pool) => pool.trips);
+      const usage = await this.inner.usage(keyId, now);
+      const after = pools();
+      const quiet =
+        after.length === before.length &&
+        after.every((pool, i) => pool === before[i] && pool.busy === null && pool.trips === trips[i]);
+      if (quiet || attempt >= 3) {
+        for (const pool of after) usage[pool.counter] = Math.max(0, usage[pool.counter] - pool.left);
+        return usage;
+      }
     }
-    return usage;
   }
 
   /** Resolves once no reservation, top-up or return is in flight for any pool (tests, flush). */
