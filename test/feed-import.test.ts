@@ -121,6 +121,55 @@ for (const engine of ENGINES) {
       assert.ok(many.confidenceLevel <= 50);
     });
 
+    it('rescores the addresses with a row inside a CIDR listing when it is added, re-trusted or removed', async () => {
+      const reporter = await t.key('tier_1');
+      const reported = await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/report',
+        headers: bearer(reporter),
+        payload: { ip: '45.83.77.9', category: 'port_scan' },
+      });
+      assert.equal(reported.statusCode, 200, reported.body);
+      const stored = async () =>
+        Number(
+          (
+            await t.store.db
+              .selectFrom('reputations')
+              .select('score')
+              .where('ip', '=', '45.83.77.9')
+              .executeTakeFirstOrThrow()
+          ).score,
+        );
+      const alone = await stored();
+      assert.equal((await check('45.83.77.9')).confidenceLevel, alone);
+
+      const ranges = file('ranges.txt', '45.83.77.0/24\n45.83.78.0/24\n');
+      const added = await importFeed(t.services, [ranges], { name: 'ranges', trust: 0.5 });
+      assert.equal(added.rescored, 1, 'the one address with a row inside the ranges');
+      const listed = await check('45.83.77.9');
+      assert.deepEqual(
+        listed.feeds.map((f: { name: string }) => f.name),
+        ['ranges'],
+      );
+      assert.ok(listed.confidenceLevel > alone);
+      assert.equal(await stored(), listed.confidenceLevel, 'the stored score is the check score');
+
+      const trusted = await importFeed(t.services, [ranges], { name: 'ranges', trust: 1 });
+      assert.equal(trusted.rescored, 1);
+      const more = await check('45.83.77.9');
+      assert.ok(more.confidenceLevel > listed.confidenceLevel);
+      assert.equal(await stored(), more.confidenceLevel);
+
+      const removed = await importFeed(t.services, [file('ranges-empty.txt', '45.83.78.0/24\n')], {
+        name: 'ranges',
+        trust: 1,
+      });
+      assert.equal(removed.removed, 1);
+      assert.equal(removed.rescored, 1);
+      assert.equal(await stored(), alone);
+      assert.equal((await check('45.83.77.9')).confidenceLevel, alone);
+    });
+
     it('treats an import as the whole listing: entries gone from the file are removed', async () => {
       const path = file('shrink.txt', '45.83.12.40\n');
       const summary = await importFeed(t.services, [path], { name: 'dshield', trust: 0.3 });

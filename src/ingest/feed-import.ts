@@ -22,6 +22,7 @@ import {
   existingReputations,
   insertNewReputations,
   lockIp,
+  reputationIpsInRange,
   touchReputation,
 } from '../store/reputation-repository.js';
 import { sqliteInsertRows } from '../store/sqlite-rows.js';
@@ -151,7 +152,7 @@ function entryRow(feed: string, entry: Listing, listedAt: number): FeedEntriesTa
  * now), entries no longer present are removed, entries still present keep their first listing time.
  * Importing the same files again therefore changes nothing. Only single addresses create reputation rows
  * and are rescored; CIDR entries are stored and count at check time for every address inside them (a /16
- * must not create 65,536 rows). Operator-allowlisted entries are refused (SPEC §1).
+ * must not create 65,536 rows), and the addresses inside them that have a row are rescored. Operator-allowlisted entries are refused (SPEC §1).
  */
 export async function importFeed(
   services: Services,
@@ -313,6 +314,15 @@ export async function importFeed(
   }
   for (let i = 0; i < toRemove.length; i += BATCH) {
     await store.transaction(async (tx) => deleteFeedEntries(tx, options.name, toRemove.slice(i, i + BATCH)));
+  }
+  // A CIDR listing added or removed (every one of the feed's on a trust change) changes the stored score of
+  // each address with a row inside it: rescored here too, so that check, blacklist and TAXII agree.
+  for (const value of trustChanged ? [...entries, ...toRemove] : [...toAdd, ...toRemove]) {
+    if (!value.includes('/')) continue;
+    const { cidr } = listingOf(value);
+    for (const ip of await reputationIpsInRange(store.db, cidr.network.key, cidrLastKey(cidr))) {
+      rescoreSingles.add(ip);
+    }
   }
   const pending = [...rescoreSingles];
   for (let i = 0; i < pending.length; i += BATCH) {

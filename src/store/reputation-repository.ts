@@ -303,6 +303,21 @@ export async function insertNewReputations(
 }
 
 /** Which of `ips` already have a reputation row. */
+/** Addresses with a reputation row whose key lies in [startKey, endKey] (a CIDR's range): one index scan. */
+export async function reputationIpsInRange(
+  db: DbExecutor,
+  startKey: Buffer,
+  endKey: Buffer,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('reputations')
+    .select('ip')
+    .where('ip_key', '>=', startKey)
+    .where('ip_key', '<=', endKey)
+    .execute();
+  return rows.map((row) => row.ip);
+}
+
 export async function existingReputations(db: DbExecutor, ips: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
   for (let i = 0; i < ips.length; i += INSERT_BATCH) {
