@@ -1,9 +1,21 @@
 #!/usr/bin/env node
 // Entry point of the `vakt` binary: runs the compiled CLI (built by `npm ci` through `prepare`).
-import { keepNextTickShape } from '../dist/cli/tick-shape.js';
+
+async function load() {
+  try {
+    return await import('../dist/cli/tick-shape.js');
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    process.stderr.write(
+      'vakt: the compiled CLI (dist/) is missing: run `npm ci` (or `npm run build`) first\n',
+    );
+    process.exit(1);
+  }
+}
 
 // First, before the CLI's modules load and allocate: a full GC must not find node's nextTick shape
 // unused (decision 0009).
+const { keepNextTickShape } = await load();
 keepNextTickShape();
 const { main } = await import('../dist/cli/main.js');
 

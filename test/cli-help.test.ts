@@ -1,10 +1,11 @@
 // `vakt <command> --help` prints that command's usage and touches nothing (SPEC §10).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli } from './helpers/server-process.js';
+import { CLI, runCli } from './helpers/server-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vakt-cli-help-'));
 const database = join(dir, 'vakt.db');
@@ -35,5 +36,35 @@ describe('vakt <command> --help', () => {
     const result = await runCli(['--help'], env);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /vakt purge \[--dry-run\]/);
+  });
+
+  it('ends quietly when the reader of its output goes away (`vakt … | head`)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--help'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the read end closes before the CLI writes: its write fails with EPIPE
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
+
+  it('says to build first when the compiled CLI is missing', () => {
+    const bare = join(dir, 'unbuilt');
+    mkdirSync(join(bare, 'bin'), { recursive: true });
+    copyFileSync(join(process.cwd(), 'bin', 'vakt.js'), join(bare, 'bin', 'vakt.js'));
+    writeFileSync(join(bare, 'package.json'), '{"type": "module"}');
+    const result = spawnSync(process.execPath, [join(bare, 'bin', 'vakt.js'), '--help'], {
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 1);
+    assert.equal(
+      result.stderr,
+      'vakt: the compiled CLI (dist/) is missing: run `npm ci` (or `npm run build`) first\n',
+    );
   });
 });

@@ -51,7 +51,23 @@ async function migrateCommand(): Promise<number> {
   }
 }
 
+/**
+ * Output piped into a reader that stops early (`vakt import … | head`) is not an error: the rest is not
+ * wanted. Any other failure to write standard output ends the process with a message, not a stack trace.
+ */
+let stdoutGuarded = false;
+function quietOnClosedStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    process.stderr.write(`vakt: cannot write to standard output: ${error.message}\n`);
+    process.exit(1);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedStdout();
   const [command, ...rest] = argv;
   // Commands without a usage text of their own must never act on --help (e.g. migrate).
   const wantsHelp = rest.includes('--help') || rest.includes('-h');

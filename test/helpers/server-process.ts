@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { freePort } from './processes.js';
 
 const execFileAsync = promisify(execFile);
-const CLI = join(process.cwd(), 'test', 'helpers', 'vakt-entry.ts');
+export const CLI = join(process.cwd(), 'test', 'helpers', 'vakt-entry.ts');
 
 /** Environment for a child process: the parent's minus any VAKT_* settings, plus `env`. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
