@@ -17,7 +17,7 @@ describe('vakt serve on SQLite (processes)', () => {
   after(async () => database?.drop());
 
   it('creates the database and one operator key on first start, and none on the next', async () => {
-    const first = await startServerProcess(env);
+    const first = await startServerProcess({ ...env, VAKT_LOG_LEVEL: 'info' });
     let key: string;
     try {
       const printed = first.output().match(KEY_LINE) ?? [];
@@ -30,6 +30,15 @@ describe('vakt serve on SQLite (processes)', () => {
       assert.equal(res.status, 200);
       const mode = statSync(database.url.replace('sqlite:', '')).mode & 0o777;
       assert.equal(mode, 0o600);
+      // The retention job runs at start; what it removed is in the server's log.
+      const deadline = Date.now() + 5_000;
+      while (!first.output().includes('"job":"retention"') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.match(
+        first.output(),
+        /"job":"retention","result":\{"dryRun":false.*"reputations":0.*"msg":"background job ran"/,
+      );
     } finally {
       await first.stop();
     }

@@ -23,7 +23,7 @@ export interface ServerOptions {
   readonly firstKey: boolean;
 }
 
-/** On a database with no keys, creates one unlimited operator key and returns its secret. */
+/** At the first start of a server on a database, creates one unlimited operator key and returns its secret. */
 async function ensureOperatorKey(runtime: Runtime): Promise<string | null> {
   const created = await runtime.services.keys.createFirstOperatorKey();
   return created ? created.key : null;
@@ -31,7 +31,7 @@ async function ensureOperatorKey(runtime: Runtime): Promise<string | null> {
 
 function printFirstKey(config: Config, key: string) {
   printLine('');
-  printLine('Vakt created its database and one operator key (unlimited). It is shown only this once:');
+  printLine('Vakt created its first operator key (unlimited). It is shown only this once:');
   printLine(`  ${key}`);
   printLine('Try it:');
   printLine(`  curl -H "Authorization: Bearer ${key}" ${config.publicUrl}/v1/key/check/45.83.12.7`);
@@ -79,6 +79,8 @@ export async function startServer(
     void runtime.services.geo.load();
     if (firstKey) printFirstKey(config, firstKey);
     if (options.jobs) {
+      // What the jobs did (retention's counts above all) goes to the server's log.
+      runtime.jobs.useLog(app.log);
       await preparePartitions(runtime, app.log);
       runtime.jobs.start();
     }

@@ -35,8 +35,13 @@ export class JobRunner {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly log: JobLog = silentLog,
+    private log: JobLog = silentLog,
   ) {}
+
+  /** Logs to `log` from now on (a server hands over its logger once it has one). */
+  useLog(log: JobLog): void {
+    this.log = log;
+  }
 
   register(job: Job): void {
     if (this.jobs.has(job.name)) throw new Error(`job ${job.name} is already registered`);
