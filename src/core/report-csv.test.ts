@@ -228,6 +228,26 @@ describe('parseReportCsv: quoting', () => {
 });
 
 describe('parseReportCsv: AbuseIPDB categories', () => {
+  it("names the layout's own id range when a row has none", () => {
+    const rows = rowsOf(
+      parseReportCsv('IP,Categories,ReportDate,Comment\n45.83.12.22,,,x\n45.83.12.23," ",,\n'),
+    );
+    assert.deepEqual(rows, [
+      {
+        row: 1,
+        ip: '45.83.12.22',
+        error: 'Missing AbuseIPDB category ids (1-23)',
+        code: 'invalid_parameter',
+      },
+      {
+        row: 2,
+        ip: '45.83.12.23',
+        error: 'Missing AbuseIPDB category ids (1-23)',
+        code: 'invalid_parameter',
+      },
+    ]);
+  });
+
   it('rejects unknown ids per row', () => {
     const rows = rowsOf(
       parseReportCsv('IP,Categories,ReportDate,Comment\n45.83.12.20,"18,99",,x\n45.83.12.21,abc,,\n'),

@@ -276,6 +276,9 @@ function toRow(record: RawRecord, row: number, layout: ReportCsvLayout, delimite
     }
     if (!categories.includes(category)) categories.push(category);
   }
+  if (categories.length === 0) {
+    return { row, ip, error: 'Missing AbuseIPDB category ids (1-23)', code: 'invalid_parameter' };
+  }
   const timestamp = optional(fields[2], true);
   return {
     row,
