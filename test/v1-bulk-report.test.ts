@@ -262,6 +262,37 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('applies a 10,000-row request in transactions of 1,000 rows, other requests running in between', {
+      skip: engine === 'sqlite' ? false : 'bulk rows are applied inside the request on PostgreSQL',
+    }, async () => {
+      const queue = t.services.bulkQueue;
+      await queue.stop();
+      const store = t.store;
+      const original = store.transactionWithoutCheckpoint.bind(store);
+      let transactions = 0;
+      let largest = 0;
+      try {
+        const rows = ips(10_000, 700_000).map((ip) => `${ip},port_scan`);
+        const res = await bulk(`${rows.join('\n')}\n`, 'text/csv');
+        assert.equal(res.json().accepted, 10_000, res.body);
+        store.transactionWithoutCheckpoint = (async (work: Parameters<typeof original>[0]) => {
+          const pendingBefore = await countPendingReports(store.db);
+          const result = await original(work);
+          const pendingAfter = await countPendingReports(store.db);
+          transactions++;
+          largest = Math.max(largest, pendingBefore - pendingAfter);
+          return result;
+        }) as typeof store.transactionWithoutCheckpoint;
+        await queue.drain();
+        assert.equal(await countPendingReports(store.db), 0);
+        assert.equal(largest, 1_000, 'at most 1,000 rows applied per transaction');
+        assert.ok(transactions >= 10, `${transactions} transactions`);
+      } finally {
+        store.transactionWithoutCheckpoint = original;
+        queue.start();
+      }
+    });
+
     it('answers reads with the rows it acknowledged before they are applied (decision 0853)', async () => {
       const queue = t.services.bulkQueue;
       await queue.stop(); // nothing applies the rows in the background: the reads below must
