@@ -507,6 +507,28 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('lets other requests run between the transactions of a drain', async () => {
+      await t.services.evidence.stop();
+      try {
+        const now = t.clock.now();
+        for (const ip of ['45.83.13.80', '45.83.13.81']) {
+          const events = sshSession(ip, `turn-${ip}`, now - 20 * MINUTE);
+          assert.equal((await send(events)).json().accepted, events.length);
+        }
+        // SQLite work is synchronous: without a turn of the event loop between transactions a drain of
+        // many batches held every other request until it ended.
+        let done = false;
+        const draining = t.services.evidence.drain().then(() => {
+          done = true;
+        });
+        const ranDuring = new Promise<boolean>((resolve) => setImmediate(() => resolve(!done)));
+        await draining;
+        assert.equal(await ranDuring, true);
+      } finally {
+        t.services.evidence.start();
+      }
+    });
+
     it('aggregates on its own within seconds of an ingest', async () => {
       const now = t.clock.now();
       const ip = '45.83.13.71';

@@ -1,6 +1,7 @@
 // Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
 
 import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { windowThresholds } from '../core/detection/catalog.js';
@@ -203,8 +204,8 @@ const ROWS_PER_STATEMENT = 200;
 const KEYS_PER_LOOKUP = 500;
 /** Sessions aggregated per transaction: the SQLite write lock is held for one chunk at a time. */
 const SESSIONS_PER_CHUNK = 1_000;
-/** Batch text expanded per transaction (decision 0855): about two full 5,000-event batches. */
-const EXPAND_CHARS = 4_000_000;
+/** Batch text expanded per transaction (decision 0855): about one full 5,000-event batch, or many small ones. */
+const EXPAND_CHARS = 1_000_000;
 /** Bounds one drain (a producer faster than the aggregator forever would otherwise keep it going). */
 const MAX_CHUNKS_PER_DRAIN = 1_000_000;
 const AGGREGATOR_LOCK = 'evidence-aggregator';
@@ -696,6 +697,8 @@ export class EvidenceService {
       const done = await this.store.transaction((tx) => this.aggregateChunk(tx, this.store.dialect, touched));
       this.scorer.committed(touched);
       if (done === 0) return;
+      // SQLite work is synchronous: let waiting requests in between two transactions.
+      await yieldToRequests();
     }
   }
 
@@ -752,6 +755,7 @@ export class EvidenceService {
       // Only once committed: a rolled-back expansion leaves nothing in the cache.
       else for (const [key, entry] of newSessions) this.remember(key, entry);
       if (expanded === 0) return;
+      await yieldToRequests();
     }
   }
 
