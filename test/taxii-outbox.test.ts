@@ -170,6 +170,41 @@ for (const engine of ENGINES) {
       assert.equal(versions.find((v) => v.ip === shared)?.confidence, (await check(shared)).confidenceLevel);
     });
 
+    it('publishes a large backlog in chunks of the oldest marks, letting other requests run in between', async () => {
+      const early = ips(10, 1_500);
+      const late = ips(11, 1_200);
+      const earlyAt = t.clock.now();
+      await bulk(early);
+      t.clock.advance(60_000);
+      await bulk(late, await t.key('unlimited'));
+      const taxii = t.services.taxii;
+      const original = taxii.publishMany.bind(taxii);
+      const published: number[] = [];
+      taxii.publishMany = async (...args: Parameters<typeof taxii.publishMany>) => {
+        published.push(args[1].length);
+        return original(...args);
+      };
+      try {
+        let done = false;
+        const draining = t.services.taxiiOutbox.drain().then(() => {
+          done = true;
+        });
+        // SQLite work is synchronous: without a turn of the event loop between chunks the whole backlog
+        // held every other request.
+        const ranDuring = new Promise<boolean>((resolve) => setImmediate(() => resolve(!done)));
+        await draining;
+        assert.equal(await ranDuring, true);
+      } finally {
+        taxii.publishMany = original;
+      }
+      // Oldest first: 1,000 of the early batch, then its last 500 with 500 of the late one, then the rest.
+      assert.deepEqual(published, [1_000, 500, 500, 700]);
+      assert.equal(await countPendingTaxii(t.store.db), 0);
+      const versions = await feedVersions([...early, ...late]);
+      assert.equal(versions.length, early.length + late.length);
+      assert.ok(versions.filter((v) => Date.parse(v.modified) === earlyAt).length === early.length);
+    });
+
     it('publishes pending marks when the runner starts (marks left by a stopped process)', async () => {
       const list = ips(7, 40);
       await bulk(list);

@@ -43,8 +43,12 @@ export async function markPendingTaxii(
 }
 
 /** Every pending mark, in IP order. */
-export async function readPendingTaxii(db: DbExecutor): Promise<PendingTaxiiMark[]> {
-  const rows = await db.selectFrom('pending_taxii').select(['ip', 'now']).orderBy('ip').execute();
+/** Every mark (by IP), or with `limit` the oldest ones (by report time, then IP). */
+export async function readPendingTaxii(db: DbExecutor, limit?: number): Promise<PendingTaxiiMark[]> {
+  const rows = await (limit === undefined
+    ? db.selectFrom('pending_taxii').select(['ip', 'now']).orderBy('ip')
+    : db.selectFrom('pending_taxii').select(['ip', 'now']).orderBy('now').orderBy('ip').limit(limit)
+  ).execute();
   return rows.map((row) => ({ ip: row.ip, now: Number(row.now) }));
 }
 
