@@ -511,7 +511,7 @@ for (const engine of ENGINES) {
       await t.services.evidence.stop();
       try {
         const now = t.clock.now();
-        for (const ip of ['45.83.13.80', '45.83.13.81']) {
+        for (const ip of ['45.83.13.120', '45.83.13.121']) {
           const events = sshSession(ip, `turn-${ip}`, now - 20 * MINUTE);
           assert.equal((await send(events)).json().accepted, events.length);
         }

@@ -1,0 +1,143 @@
+// How long the background appliers keep other requests waiting (decisions 0852, 0853, 0855 amendments):
+// check requests sent one after another (in-process `inject`) while each applier drains, against the same
+// checks on an idle process (the baseline, same run). SQLite's work is synchronous, so a request that
+// arrives during a transaction waits for its end: the largest latency is the longest transaction.
+// Usage: [ROUNDS=3] node --import tsx bench/drain-stall.bench.ts
+import { readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { SensorEvent } from '../src/core/events.js';
+import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
+import { readLines } from '../src/ingest/importers.js';
+import { bearer, createTestApp, type TestApp } from '../test/helpers/test-app.js';
+import { sharedDataFile } from '../test/support/shared-data.js';
+import { machine } from './lib.js';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+
+interface Latencies {
+  count: number;
+  median: number;
+  p99: number;
+  max: number;
+  drainMs: number;
+}
+
+/** Checks back to back until `until` settles (at most 20,000), or for `idleMs` when it is null. */
+async function checksDuring(t: TestApp, key: string, until: Promise<unknown> | null, idleMs = 400) {
+  let done = false;
+  const started = performance.now();
+  until?.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  const latencies: number[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    if (until ? done : performance.now() - started > idleMs) break;
+    const begin = performance.now();
+    const res = await t.app.inject({ method: 'GET', url: '/v1/key/check/45.83.12.7', headers: bearer(key) });
+    if (res.statusCode !== 200) throw new Error(`check: HTTP ${res.statusCode} ${res.body}`);
+    latencies.push(performance.now() - begin);
+  }
+  await until;
+  const drainMs = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { count: latencies.length, median: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? 0, drainMs };
+}
+
+function line(label: string, l: Latencies, withDrain: boolean) {
+  const drain = withDrain ? `; drain ${l.drainMs.toFixed(0)} ms` : '';
+  console.log(
+    `${label.padEnd(44)} ${String(l.count).padStart(6)} checks: median ${l.median.toFixed(2)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms${drain}`,
+  );
+}
+
+async function cowrieEvents(): Promise<SensorEvent[] | null> {
+  const dir = sharedDataFile('honeypot', 'cowrie');
+  if (dir === null) return null;
+  const parser = createCowrieParser({ now: Date.now(), maxAgeMs: null });
+  const events: SensorEvent[] = [];
+  for (const file of readdirSync(dir)
+    .filter((name) => name.endsWith('.gz'))
+    .sort()) {
+    for await (const text of readLines(join(dir, file))) {
+      const event = parser.push(text);
+      if (event) events.push(event);
+    }
+  }
+  // Moved into the retention window, as the evidence bench does for its HTTP lines.
+  const newest = Math.max(...events.map((e) => e.ts));
+  const now = Date.now();
+  return events.map((e) => ({ ...e, ts: now - 60_000 - ((newest - e.ts) % (20 * 86_400_000)) }));
+}
+
+console.log(
+  `machine: ${machine()}; load average at start ${loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' / ')}`,
+);
+const events = await cowrieEvents();
+if (events === null)
+  console.log('sensor line skipped: shared data (honeypot/cowrie) not found; set VAKT_SHARED_DATA');
+
+for (let round = 1; round <= ROUNDS; round++) {
+  const t = await createTestApp('sqlite', { VAKT_TAXII_SCORE_MINIMUM: '10' });
+  try {
+    await t.app.ready();
+    // Every applier runs only when the bench drains it.
+    await t.services.bulkQueue.stop();
+    await t.services.taxiiOutbox.stop();
+    await t.services.evidence.stop();
+    const key = await t.key('unlimited');
+    const reporter = await t.key('unlimited');
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/key/report',
+      headers: bearer(reporter),
+      payload: { ip: '45.83.12.7', category: 'port_scan' },
+    });
+    console.log(`round ${round}`);
+    line('  baseline: idle process', await checksDuring(t, key, null), false);
+
+    const reports = Array.from({ length: 10_000 }, (_, i) => ({
+      ip: `45.${100 + round}.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+      category: 'brute_force',
+      protocol: 'ssh',
+    }));
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/key/bulk-report',
+      headers: bearer(reporter),
+      payload: { reports },
+    });
+    if (res.statusCode !== 200) throw new Error(`bulk: HTTP ${res.statusCode} ${res.body}`);
+    line('  bulk queue applying 10,000 rows', await checksDuring(t, key, t.services.bulkQueue.drain()), true);
+    line(
+      '  TAXII outbox publishing their versions',
+      await checksDuring(t, key, t.services.taxiiOutbox.drain()),
+      true,
+    );
+    if (events) {
+      for (let i = 0; i < events.length; i += 5_000) {
+        await t.services.evidence.ingest(events.slice(i, i + 5_000), Date.now());
+      }
+      line(
+        `  aggregator draining ${events.length} sensor events`,
+        await checksDuring(t, key, t.services.evidence.drain()),
+        true,
+      );
+    }
+  } finally {
+    await t.close();
+  }
+}
+console.log(
+  `load average at end ${loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' / ')}`,
+);
