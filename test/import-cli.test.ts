@@ -87,6 +87,27 @@ describe('vakt import (process)', () => {
     assert.match(res.stdout, /rejected: invalid_ip: 1/);
   });
 
+  it("says how an auth log's failed logins became reports", async () => {
+    const file = join(dir, 'auth.log');
+    const failure = (second: number, ip: string) =>
+      `May  6 10:00:${String(second).padStart(2, '0')} host sshd[4242]: Failed password for root from ${ip} port 5${second} ssh2`;
+    const lines = [
+      ...Array.from({ length: 6 }, (_, i) => failure(i, '45.83.15.11')),
+      failure(30, '45.83.15.12'),
+    ];
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const res = await runCli(
+      ['import', 'auth-log', '--year', '2026', '--threshold', '5', '--window', '10', file],
+      env,
+    );
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /auth-log: 1 file\(s\), 7 read, 7 records, 1 accepted/);
+    assert.match(
+      res.stdout,
+      /the 7 failed logins made 1 report\(s\): one per burst of ≥ 5 from an address within 10 minutes/,
+    );
+  });
+
   it('explains its usage on a bad kind', async () => {
     const res = await runCli(['import', 'nonsense', 'x'], env);
     assert.equal(res.code, 1);

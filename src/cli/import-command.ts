@@ -2,7 +2,13 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import { FeedImportError, type FeedImportSummary, importFeed } from '../ingest/feed-import.js';
-import { IMPORT_KINDS, type ImportKind, type ImportSummary, runImport } from '../ingest/importers.js';
+import {
+  AUTH_BURST_DEFAULTS,
+  IMPORT_KINDS,
+  type ImportKind,
+  type ImportSummary,
+  runImport,
+} from '../ingest/importers.js';
 import { printJson, printLine, UsageError } from './output.js';
 import { openRuntime } from './runtime.js';
 
@@ -22,12 +28,19 @@ function integer(name: string, value: string | undefined, min: number, max: numb
   return Number(value);
 }
 
-function printSummary(summary: ImportSummary) {
+function printSummary(summary: ImportSummary, burst: { threshold: number; windowMs: number }) {
   printLine(
     `${summary.kind}: ${summary.files} file(s), ${summary.read} read, ${summary.records} records, ${summary.accepted} accepted, ` +
       `${summary.duplicates} already imported, ${summary.rejected} rejected, ${summary.skipped} skipped, ` +
       `${summary.ignored} ignored`,
   );
+  if (summary.kind === 'auth-log') {
+    // Records are failed logins, accepted rows are reports: say how one becomes the other.
+    printLine(
+      `  the ${summary.records} failed logins made ${summary.accepted + summary.duplicates} report(s): one per burst of ` +
+        `≥ ${burst.threshold} from an address within ${burst.windowMs / 60_000} minutes; failures outside a burst make none`,
+    );
+  }
   for (const [title, reasons] of [
     ['rejected', summary.rejectedReasons],
     ['skipped', summary.skippedReasons],
@@ -87,7 +100,12 @@ async function importLogsCommand(args: string[]): Promise<number> {
     });
     if (tty) process.stderr.write('\n');
     if (values.json) printJson(summary);
-    else printSummary(summary);
+    else {
+      printSummary(summary, {
+        threshold: threshold ?? AUTH_BURST_DEFAULTS.threshold,
+        windowMs: window === undefined ? AUTH_BURST_DEFAULTS.windowMs : window * 60_000,
+      });
+    }
     return 0;
   } finally {
     await runtime.close();

@@ -279,6 +279,9 @@ function evidenceIp(services: Services, text: string, tally: LineTally, line: nu
   return null;
 }
 
+/** Failed logins from one address within `windowMs` that make one `auth-log` report (`--threshold`, `--window`). */
+export const AUTH_BURST_DEFAULTS = { threshold: 5, windowMs: 10 * 60_000 } as const;
+
 /** sshd/PAM auth logs → one `brute_force`/`ssh` report per burst of failed logins (SPEC §7). */
 export async function importAuthLog(
   services: Services,
@@ -301,8 +304,8 @@ export async function importAuthLog(
     fileIndex++;
   }
   const bursts = detectBursts(failures, {
-    threshold: options.burstThreshold ?? 5,
-    windowMs: options.burstWindowMs ?? 10 * 60_000,
+    threshold: options.burstThreshold ?? AUTH_BURST_DEFAULTS.threshold,
+    windowMs: options.burstWindowMs ?? AUTH_BURST_DEFAULTS.windowMs,
   });
   const candidates: ReportCandidate[] = [];
   for (const burst of bursts) {
