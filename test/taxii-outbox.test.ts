@@ -1,6 +1,7 @@
 // Bulk reports publish their TAXII versions through the outbox (decision 0852): durable marks, whole batches, idempotent drains.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { OUTBOX_CHUNK } from '../src/services/taxii-outbox.js';
 import { countPendingTaxii } from '../src/store/pending-taxii-repository.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
 import { bearer, createTestApp, type TestApp } from './helpers/test-app.js';
@@ -171,8 +172,9 @@ for (const engine of ENGINES) {
     });
 
     it('publishes a large backlog in chunks of the oldest marks, letting other requests run in between', async () => {
-      const early = ips(10, 1_500);
-      const late = ips(11, 1_200);
+      assert.equal(OUTBOX_CHUNK, 500, 'the splits expected below assume chunks of 500 marks');
+      const early = ips(10, 1_250);
+      const late = ips(11, 1_000);
       const earlyAt = t.clock.now();
       await bulk(early);
       t.clock.advance(60_000);
@@ -197,8 +199,9 @@ for (const engine of ENGINES) {
       } finally {
         taxii.publishMany = original;
       }
-      // Oldest first: 1,000 of the early batch, then its last 500 with 500 of the late one, then the rest.
-      assert.deepEqual(published, [1_000, 500, 500, 700]);
+      // Oldest first, one publishMany per report time within a chunk: 500 + 500 early, then the early
+      // batch's last 250 with the late one's first 250, then 500 and 250 late.
+      assert.deepEqual(published, [500, 500, 250, 250, 500, 250]);
       assert.equal(await countPendingTaxii(t.store.db), 0);
       const versions = await feedVersions([...early, ...late]);
       assert.equal(versions.length, early.length + late.length);

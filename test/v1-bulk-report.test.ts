@@ -1,6 +1,7 @@
 // Bulk report and bulk check routes on every engine: SPEC §3.4, §3.5 and case 005.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PENDING_CHUNK_ROWS } from '../src/services/bulk-report-queue.js';
 import { countPendingReports } from '../src/store/pending-reports-repository.js';
 import { countPendingTaxii } from '../src/store/pending-taxii-repository.js';
 import { ENGINES, skipReason } from './helpers/engines.js';
@@ -262,7 +263,7 @@ for (const engine of ENGINES) {
       }
     });
 
-    it('applies a 10,000-row request in transactions of 1,000 rows, other requests running in between', {
+    it('applies a 10,000-row request in transactions of PENDING_CHUNK_ROWS, other requests running in between', {
       skip: engine === 'sqlite' ? false : 'bulk rows are applied inside the request on PostgreSQL',
     }, async () => {
       const queue = t.services.bulkQueue;
@@ -285,8 +286,9 @@ for (const engine of ENGINES) {
         }) as typeof store.transactionWithoutCheckpoint;
         await queue.drain();
         assert.equal(await countPendingReports(store.db), 0);
-        assert.equal(largest, 1_000, 'at most 1,000 rows applied per transaction');
-        assert.ok(transactions >= 10, `${transactions} transactions`);
+        assert.ok(PENDING_CHUNK_ROWS < 10_000);
+        assert.equal(largest, PENDING_CHUNK_ROWS, 'at most PENDING_CHUNK_ROWS rows applied per transaction');
+        assert.ok(transactions >= 10_000 / PENDING_CHUNK_ROWS, `${transactions} transactions`);
       } finally {
         store.transactionWithoutCheckpoint = original;
         queue.start();

@@ -19,11 +19,12 @@ import type { ReputationScorer } from './reputation-scoring.js';
 /**
  * Pending rows applied per transaction. Applying is synchronous SQLite work (~35 ms per 1,000 rows here), so
  * a chunk is how long every other request on this process waits: a 10,000-row request in one transaction
- * stalled them ~0.35 s; in chunks of 1,000 with a turn of the event loop between, ~40 ms, same total time.
+ * stalled them ~0.35-0.6 s; in chunks of 500 with a turn of the event loop between, a check waits at most
+ * ~40-55 ms (1,000: ~65-85 ms; 250: ~30 ms but drains took 10-40 % longer), same total time.
  * Feed readers still get a request's TAXII versions together: the outbox drains this queue before it
  * publishes.
  */
-export const PENDING_CHUNK_ROWS = 1_000;
+export const PENDING_CHUNK_ROWS = 500;
 
 /** The report a pending row holds, as the request validated it. */
 function toValidReport(row: PendingReportRow): ValidReport {
