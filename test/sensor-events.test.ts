@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { validateEvent } from '../src/core/events.js';
 import { DAY_MS, utcDay } from '../src/core/time.js';
+import { EXPAND_EVENTS } from '../src/services/evidence-ingest.js';
 import { behaviorsFor } from '../src/services/evidence-read.js';
 import { createServices } from '../src/services/services.js';
 import type { DbExecutor } from '../src/store/database.js';
@@ -705,6 +706,47 @@ for (const engine of ENGINES) {
           strip(await snapshot(t.store.db, control), control),
         );
       } finally {
+        t.services.evidence.start();
+      }
+    });
+
+    it('expands a batch larger than one transaction in pieces, ending as one transaction would', async () => {
+      await t.services.evidence.stop();
+      const now = t.clock.now();
+      const store = t.store;
+      const original = store.transaction.bind(store);
+      try {
+        // ~EXPAND_EVENTS * 1.6 events in whole sessions of 4 (connect + 3 guesses), plus a full session.
+        const events = (ip: string) => [
+          ...sshSession(ip, `big-${ip}-ssh`, now - 60 * MINUTE),
+          ...Array.from({ length: Math.ceil((EXPAND_EVENTS * 1.6) / 4) }, (_, i) =>
+            guessSession(ip, `big-${ip}-${i}`, now - 50 * MINUTE + i * 1000, 3),
+          ).flat(),
+        ];
+        const ip = '45.83.13.140';
+        const control = '45.83.13.141';
+        const batch = events(ip);
+        assert.ok(batch.length > EXPAND_EVENTS && batch.length <= 5_000);
+        assert.equal((await send(batch)).json().accepted, batch.length);
+        let transactions = 0;
+        store.transaction = ((work: Parameters<typeof original>[0]) => {
+          transactions++;
+          return original(work);
+        }) as typeof store.transaction;
+        await t.services.evidence.drain();
+        store.transaction = original;
+        if (engine === 'sqlite') assert.ok(transactions >= 3, `${transactions} transactions`);
+        assert.equal(await countPendingEventBatches(t.store.db), 0);
+        // The same events stored and aggregated in one transaction (the import path).
+        await t.services.evidence.ingestAndAggregate(valid(now, events(control)), now);
+        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
+          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
+        assert.deepEqual(
+          strip(await snapshot(t.store.db, ip), ip),
+          strip(await snapshot(t.store.db, control), control),
+        );
+      } finally {
+        store.transaction = original;
         t.services.evidence.start();
       }
     });

@@ -365,6 +365,15 @@ export function readPendingEventBatchesSqlite(
   return rows;
 }
 
+/** SQLite: replaces a partly expanded batch's events with the sessions still to expand. */
+export function updatePendingEventBatchSqlite(
+  sqlite: BetterSqlite3.Database,
+  id: number,
+  events: string,
+): void {
+  sqliteStatement(sqlite, 'update pending_event_batches set events = ? where id = ?').run(events, id);
+}
+
 /** SQLite: removes expanded batches (every id up to `lastId`). */
 export function deletePendingEventBatchesSqlite(sqlite: BetterSqlite3.Database, lastId: number): void {
   sqliteStatement(sqlite, 'delete from pending_event_batches where id <= ?').run(lastId);
