@@ -2,13 +2,15 @@
 // a check request due every 5 ms (in-process `inject`) while each applier drains, against the same
 // checks on an idle process (the baseline, same run). SQLite's work is synchronous, so a request that
 // arrives during a transaction waits for its end: the largest latency is the longest transaction.
+// Then the same over TCP with the appliers running as in `vakt serve`.
 // Usage: [ROUNDS=3] node --import tsx bench/drain-stall.bench.ts
-import { readdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SensorEvent } from '../src/core/events.js';
 import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
 import { readLines } from '../src/ingest/importers.js';
+import { startServerProcess } from '../test/helpers/server-process.js';
 import { bearer, createTestApp, type TestApp } from '../test/helpers/test-app.js';
 import { sharedDataFile } from '../test/support/shared-data.js';
 import { machine } from './lib.js';
@@ -146,6 +148,74 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
   } finally {
     await t.close();
+  }
+}
+// Over TCP against `vakt serve` (its appliers and WAL checkpointer running): a 10,000-row bulk report, then
+// 40 requests (a check, the catalog) on new connections, 10 ms apart, from the moment it was answered; the
+// same 40 requests on the idle server as the baseline.
+async function burstOf40(base: string, key: string): Promise<number[]> {
+  const latencies = await Promise.all(
+    Array.from(
+      { length: 40 },
+      (_, i) =>
+        new Promise<number>((resolve, reject) =>
+          setTimeout(async () => {
+            try {
+              const begin = performance.now();
+              const url = i % 2 ? `${base}/v1/catalog` : `${base}/v1/key/check/45.83.12.7`;
+              const res = await fetch(url, { headers: { ...bearer(key), connection: 'close' } });
+              await res.arrayBuffer();
+              resolve(performance.now() - begin);
+            } catch (error) {
+              reject(error);
+            }
+          }, i * 10),
+        ),
+    ),
+  );
+  return latencies.sort((a, b) => a - b);
+}
+const tcpLine = (label: string, l: number[]) =>
+  console.log(
+    `${label.padEnd(52)} median ${(l[20] ?? 0).toFixed(1)} ms, max ${(l.at(-1) ?? 0).toFixed(1)} ms, over 100 ms: ${l.filter((v) => v > 100).length} of 40`,
+  );
+{
+  // The server in its own process (`vakt serve`, from the sources), the client here: a client in the
+  // server's process would wait behind the same transactions and measure itself.
+  const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-stall-'));
+  const server = await startServerProcess({
+    VAKT_DATABASE_URL: `sqlite:${join(dir, 'vakt.db')}`,
+    VAKT_TAXII_SCORE_MINIMUM: '10',
+  });
+  try {
+    const key = /sk_unlimited_[0-9A-Za-z]+/.exec(server.output())?.[0];
+    if (!key) throw new Error(`no operator key printed:\n${server.output()}`);
+    // Country/ASN tables load in the background after the server starts listening: let that finish.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    console.log('over TCP (`vakt serve` in its own process, its appliers running)');
+    for (let round = 1; round <= ROUNDS + 1; round++) {
+      tcpLine(`  round ${round} baseline: idle server`, await burstOf40(server.url, key));
+      const reports = Array.from({ length: 10_000 }, (_, i) => ({
+        ip: `45.${150 + round}.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+        category: 'brute_force',
+        protocol: 'ssh',
+      }));
+      const res = await fetch(`${server.url}/v1/key/bulk-report`, {
+        method: 'POST',
+        headers: { ...bearer(key), 'content-type': 'application/json' },
+        body: JSON.stringify({ reports }),
+      });
+      if (res.status !== 200) throw new Error(`bulk: HTTP ${res.status} ${await res.text()}`);
+      tcpLine(
+        `  round ${round} after a 10,000-row bulk report${round === 1 ? ' (warm-up)' : ''}`,
+        await burstOf40(server.url, key),
+      );
+      // The appliers finish within a couple of seconds; the next baseline starts after them.
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+    }
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 console.log(

@@ -1,5 +1,4 @@
 // Bulk reports applied after the answer (decision 0853): the request stores its rows as pending, this applies them.
-import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { Category } from '../core/categories.js';
 import { parseIp } from '../core/ip.js';
 import type { ScoringPolicy } from '../core/scoring.js';
@@ -10,7 +9,7 @@ import {
   readPendingReportsSqlite,
 } from '../store/pending-reports-repository.js';
 import type { Store } from '../store/store.js';
-import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
+import { DrainRunner, type DrainRunnerOptions, yieldToRequests } from './drain-runner.js';
 import type { GeoLookup } from './geo-lookup.js';
 import { applyAndScoreSqlite } from './report-batch.js';
 import type { ValidReport } from './report-input.js';

@@ -1,5 +1,17 @@
 // One background drainer of a durable queue (pending marks in the database): evidence aggregation
 // (decision 0630) and the TAXII outbox (decision 0852) both run on it.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Between two transactions of a background drain: SQLite's work is synchronous, so requests that arrived
+ * meanwhile run only here. A request over a socket needs a few turns of the event loop (accept, read,
+ * answer); a short timer (rather than one setImmediate turn) lets those turns happen back to back instead
+ * of one per transaction. Costs YIELD_MS per transaction.
+ */
+const YIELD_MS = 2;
+export function yieldToRequests(): Promise<void> {
+  return sleep(YIELD_MS);
+}
 
 export interface DrainRunnerOptions {
   /** Safety-net interval: marks left by a crashed process or another worker. */

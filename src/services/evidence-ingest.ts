@@ -1,7 +1,6 @@
 // Sensor evidence ingest (SPEC §1, §7): de-duplicate events, classify sessions, update per-IP aggregates incrementally, rescore.
 
 import { randomUUID } from 'node:crypto';
-import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { windowThresholds } from '../core/detection/catalog.js';
@@ -36,7 +35,7 @@ import {
 import { chunks, lockIps, upsertAdd } from '../store/report-batch-repository.js';
 import { earlier, fillGeoColumns, later, newReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
-import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
+import { DrainRunner, type DrainRunnerOptions, yieldToRequests } from './drain-runner.js';
 import { eventData } from './event-data.js';
 import { normaliseEmail } from './evidence-read.js';
 import { type GeoLookup, NO_GEO } from './geo-lookup.js';

@@ -1,5 +1,4 @@
 // Deferred TAXII publishing (decision 0852): a bulk report marks the IPs it rescored; the publisher drains the marks.
-import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { DbExecutor } from '../store/database.js';
@@ -7,7 +6,7 @@ import { clearPendingTaxii, markPendingTaxii, readPendingTaxii } from '../store/
 import { getReputations, lockIps } from '../store/report-batch-repository.js';
 import type { ReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
-import { DrainRunner, type DrainRunnerOptions } from './drain-runner.js';
+import { DrainRunner, type DrainRunnerOptions, yieldToRequests } from './drain-runner.js';
 import type { TaxiiService } from './taxii-service.js';
 
 /** Marks published per transaction (oldest first): ~30 ms of synchronous work on SQLite (see BENCHMARKS.md). */

@@ -66,10 +66,12 @@ export class Store {
 
   /**
    * Copies the WAL back into the database file as far as readers allow (SQLite `wal_checkpoint(PASSIVE)`,
-   * waiting for any open transaction on the connection first); nothing on PostgreSQL.
+   * waiting for any open transaction on the connection first); nothing on PostgreSQL. Nothing either while
+   * the background checkpointer runs: it does the same within its interval on its own thread, whereas here
+   * copying the WAL of a bulk report (tens of MB) held this thread, and every request, for 0.1-0.4 s.
    */
   async checkpoint(): Promise<void> {
-    if (this.dialect !== 'sqlite' || !this.sqlite) return;
+    if (this.dialect !== 'sqlite' || !this.sqlite || this.checkpointer !== null) return;
     await this.db.connection().execute(async (connection) => {
       await sql`pragma wal_checkpoint(PASSIVE)`.execute(connection);
     });

@@ -58,6 +58,27 @@ describe('WAL checkpointer', () => {
     }
   });
 
+  it('leaves checkpoint() to the background thread while it runs: the writer copies nothing itself', async () => {
+    const store = await Store.open(`sqlite:${join(dir, 'd.db')}`);
+    try {
+      const db = store.db as { connection: typeof store.db.connection };
+      const connection = db.connection.bind(store.db);
+      let used = 0;
+      db.connection = () => {
+        used++;
+        return connection();
+      };
+      await store.startWalCheckpointer();
+      await store.checkpoint();
+      assert.equal(used, 0, 'no checkpoint on the writer while the background one runs');
+      await store.stopWalCheckpointer();
+      await store.checkpoint();
+      assert.equal(used, 1, 'without it, checkpoint() runs on the writer');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('does nothing for an in-memory database, and close stops a running one', async () => {
     const memory = await Store.open('sqlite::memory:');
     await memory.startWalCheckpointer();
