@@ -2,7 +2,12 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { DbExecutor } from '../store/database.js';
-import { clearPendingTaxii, markPendingTaxii, readPendingTaxii } from '../store/pending-taxii-repository.js';
+import {
+  clearPendingTaxii,
+  markPendingTaxii,
+  readPendingTaxii,
+  readPendingTaxiiFor,
+} from '../store/pending-taxii-repository.js';
 import { getReputations, lockIps } from '../store/report-batch-repository.js';
 import type { ReputationRow } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
@@ -105,8 +110,7 @@ export class TaxiiOutbox {
       await lockIps(tx, dialect, ips);
       if (dialect === 'postgres') {
         // A report may have moved a mark's time between the read and the locks: read them again.
-        const locked = new Set(ips);
-        marks = (await readPendingTaxii(tx)).filter((mark) => locked.has(mark.ip));
+        marks = await readPendingTaxiiFor(tx, ips);
       }
       const rows = await getReputations(tx, ips);
       // Published per report time, oldest first (as the reports would have published them in their own

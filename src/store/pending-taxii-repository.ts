@@ -42,14 +42,29 @@ export async function markPendingTaxii(
   }
 }
 
-/** Every pending mark, in IP order. */
-/** Every mark (by IP), or with `limit` the oldest ones (by report time, then IP). */
-export async function readPendingTaxii(db: DbExecutor, limit?: number): Promise<PendingTaxiiMark[]> {
-  const rows = await (limit === undefined
-    ? db.selectFrom('pending_taxii').select(['ip', 'now']).orderBy('ip')
-    : db.selectFrom('pending_taxii').select(['ip', 'now']).orderBy('now').orderBy('ip').limit(limit)
-  ).execute();
+/** The `limit` oldest marks, by report time, then IP. */
+export async function readPendingTaxii(db: DbExecutor, limit: number): Promise<PendingTaxiiMark[]> {
+  const rows = await db
+    .selectFrom('pending_taxii')
+    .select(['ip', 'now'])
+    .orderBy('now')
+    .orderBy('ip')
+    .limit(limit)
+    .execute();
   return rows.map((row) => ({ ip: row.ip, now: Number(row.now) }));
+}
+
+/** The current marks of `ips` (those still pending), in IP order. */
+export async function readPendingTaxiiFor(
+  db: DbExecutor,
+  ips: readonly string[],
+): Promise<PendingTaxiiMark[]> {
+  const marks: PendingTaxiiMark[] = [];
+  for (const part of chunks(ips)) {
+    const rows = await db.selectFrom('pending_taxii').select(['ip', 'now']).where('ip', 'in', part).execute();
+    for (const row of rows) marks.push({ ip: row.ip, now: Number(row.now) });
+  }
+  return marks.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
 }
 
 /** How many IPs are pending (operations, tests). */
