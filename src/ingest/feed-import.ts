@@ -22,7 +22,7 @@ import {
   existingReputations,
   insertNewReputations,
   lockIp,
-  reputationIpsInRange,
+  reputationIpsIn,
   touchReputation,
 } from '../store/reputation-repository.js';
 import { sqliteInsertRows } from '../store/sqlite-rows.js';
@@ -319,8 +319,7 @@ export async function importFeed(
   // each address with a row inside it: rescored here too, so that check, blacklist and TAXII agree.
   for (const value of trustChanged ? [...entries, ...toRemove] : [...toAdd, ...toRemove]) {
     if (!value.includes('/')) continue;
-    const { cidr } = listingOf(value);
-    for (const ip of await reputationIpsInRange(store.db, cidr.network.key, cidrLastKey(cidr))) {
+    for (const ip of await reputationIpsIn(store.db, listingOf(value).cidr)) {
       rescoreSingles.add(ip);
     }
   }

@@ -1,7 +1,7 @@
 // The TAXII 2.1 feed (SPEC §4): publishes indicator versions on score changes and serves keyset pages of them.
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { cidrContains, cidrLastKey, parseIp } from '../core/ip.js';
+import { cidrContains, parseIp } from '../core/ip.js';
 import {
   type IndicatorBehavior,
   identityObject,
@@ -17,7 +17,7 @@ import type { TaxiiPage } from '../core/taxii.js';
 import { DAY_MS } from '../core/time.js';
 import type { DbExecutor } from '../store/database.js';
 import { categoryNamesMany } from '../store/report-batch-repository.js';
-import { getCategoryCounts, type ReputationRow } from '../store/reputation-repository.js';
+import { getCategoryCounts, type ReputationRow, reputationIpsIn } from '../store/reputation-repository.js';
 import type { Store } from '../store/store.js';
 import {
   allocateDateAdded,
@@ -394,13 +394,7 @@ export class TaxiiService {
   async revokeAllowlisted(now: number): Promise<number> {
     let revoked = 0;
     for (const cidr of this.config.allowlist) {
-      const rows = await this.store.db
-        .selectFrom('reputations')
-        .select('ip')
-        .where('ip_key', '>=', cidr.network.key)
-        .where('ip_key', '<=', cidrLastKey(cidr))
-        .execute();
-      for (const { ip } of rows) {
+      for (const ip of await reputationIpsIn(this.store.db, cidr)) {
         if (await this.store.transaction((tx) => revokeIndicator(tx, ip, now))) revoked++;
       }
     }

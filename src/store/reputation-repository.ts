@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
+import { type Cidr, cidrLastKey } from '../core/ip.js';
 import type { DbExecutor, Dialect, ReputationsTable } from './database.js';
 import { prepared } from './prepared.js';
 
@@ -303,17 +304,13 @@ export async function insertNewReputations(
 }
 
 /** Which of `ips` already have a reputation row. */
-/** Addresses with a reputation row whose key lies in [startKey, endKey] (a CIDR's range): one index scan. */
-export async function reputationIpsInRange(
-  db: DbExecutor,
-  startKey: Buffer,
-  endKey: Buffer,
-): Promise<string[]> {
+/** Addresses inside `cidr` that have a reputation row: one ordered scan of the `ip_key` index. */
+export async function reputationIpsIn(db: DbExecutor, cidr: Cidr): Promise<string[]> {
   const rows = await db
     .selectFrom('reputations')
     .select('ip')
-    .where('ip_key', '>=', startKey)
-    .where('ip_key', '<=', endKey)
+    .where('ip_key', '>=', cidr.network.key)
+    .where('ip_key', '<=', cidrLastKey(cidr))
     .execute();
   return rows.map((row) => row.ip);
 }
