@@ -40,6 +40,12 @@ interface Pool {
   trips: number;
 }
 
+/** Marks a store round trip in flight for `pool` (later charges wait for it; usage() re-reads after it). */
+function occupy(pool: Pool, work: Promise<unknown>): void {
+  pool.busy = work;
+  pool.trips++;
+}
+
 /**
  * Wraps a shared QuotaCounter. Only charges of exactly one unit without a transaction and without
  * `partial` (the per-request look-up charges) use reservations; every other call goes straight through.
@@ -123,8 +129,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
       .then(() => {
         pool.busy = null;
       });
-    pool.busy = work;
-    pool.trips++;
+    occupy(pool, work);
   }
 
   private pool(keyId: string, counter: Counter): Pool | undefined {
@@ -182,10 +187,12 @@ export class ReservingQuotaCounter implements QuotaCounter {
       if (returning !== null) {
         // The next charge must see the old units returned (a lowered limit, another day's block).
         const fresh = pool;
-        fresh.busy = returning.then(() => {
-          fresh.busy = null;
-        });
-        fresh.trips++;
+        occupy(
+          fresh,
+          returning.then(() => {
+            fresh.busy = null;
+          }),
+        );
       }
     }
     pool.lastUsed = this.wall();
@@ -216,8 +223,7 @@ export class ReservingQuotaCounter implements QuotaCounter {
       pool.known = exact.used;
       return exact;
     })();
-    pool.busy = work;
-    pool.trips++;
+    occupy(pool, work);
     try {
       return await work;
     } finally {
@@ -269,10 +275,12 @@ export class ReservingQuotaCounter implements QuotaCounter {
       const returned = this.giveBack(pool);
       // A charge arriving meanwhile waits, so it never reads the shared count without the returned units.
       if (returned !== null) {
-        pool.busy = returned.then(() => {
-          pool.busy = null;
-        });
-        pool.trips++;
+        occupy(
+          pool,
+          returned.then(() => {
+            pool.busy = null;
+          }),
+        );
       }
       // Forget pools idle for a minute so memory follows the active keys only.
       if (now - pool.lastUsed >= 60_000) this.deletePool(pool);

@@ -729,11 +729,11 @@ export class EvidenceService {
     for (;;) {
       const newSessions = new Map<string, { token: string; events: SensorEvent[] }>();
       const touched: string[] = [];
-      let expanded: number;
+      let expanded: boolean;
       try {
         expanded = await this.store.transaction(async (tx) => {
           const rows = readPendingEventBatchesSqlite(sqlite, EXPAND_CHARS);
-          if (rows.length === 0) return 0;
+          if (rows.length === 0) return false;
           // Whole sessions, oldest batch first, until about EXPAND_EVENTS events: a batch's remaining
           // sessions are written back to its row and taken by the next transaction.
           let sessions = 0;
@@ -769,7 +769,7 @@ export class EvidenceService {
               Math.max(SESSIONS_PER_CHUNK, sessions),
             );
           }
-          return Math.max(1, sessions);
+          return true;
         });
       } catch (error) {
         if (aggregate) for (const key of newSessions.keys()) this.forget(key);
@@ -778,7 +778,7 @@ export class EvidenceService {
       if (aggregate) this.scorer.committed(touched);
       // Only once committed: a rolled-back expansion leaves nothing in the cache.
       else for (const [key, entry] of newSessions) this.remember(key, entry);
-      if (expanded === 0) return;
+      if (!expanded) return;
       await yieldToRequests();
     }
   }
