@@ -4,16 +4,12 @@
 // arrives during a transaction waits for its end: the largest latency is the longest transaction.
 // Then the same over TCP with the appliers running as in `vakt serve`.
 // Usage: [ROUNDS=3] node --import tsx bench/drain-stall.bench.ts
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SensorEvent } from '../src/core/events.js';
-import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
-import { readLines } from '../src/ingest/importers.js';
 import { startServerProcess } from '../test/helpers/server-process.js';
 import { bearer, createTestApp, type TestApp } from '../test/helpers/test-app.js';
-import { sharedDataFile } from '../test/support/shared-data.js';
-import { machine } from './lib.js';
+import { intoRetentionWindow, machine, parseCowrieFiles, sharedCowrieFiles } from './lib.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
@@ -71,31 +67,13 @@ function line(label: string, l: Latencies, withDrain: boolean) {
   );
 }
 
-async function cowrieEvents(): Promise<SensorEvent[] | null> {
-  const dir = sharedDataFile('honeypot', 'cowrie');
-  if (dir === null) return null;
-  const parser = createCowrieParser({ now: Date.now(), maxAgeMs: null });
-  const events: SensorEvent[] = [];
-  for (const file of readdirSync(dir)
-    .filter((name) => name.endsWith('.gz'))
-    .sort()) {
-    for await (const text of readLines(join(dir, file))) {
-      const event = parser.push(text);
-      if (event) events.push(event);
-    }
-  }
-  // Moved into the retention window, as the evidence bench does for its HTTP lines.
-  const newest = Math.max(...events.map((e) => e.ts));
-  const now = Date.now();
-  return events.map((e) => ({ ...e, ts: now - 60_000 - ((newest - e.ts) % (20 * 86_400_000)) }));
-}
-
 console.log(
   `machine: ${machine()}; load average at start ${loadavg()
     .map((n) => n.toFixed(2))
     .join(' / ')}`,
 );
-const events = await cowrieEvents();
+const files = sharedCowrieFiles();
+const events = files && intoRetentionWindow(await parseCowrieFiles(files), Date.now());
 if (events === null)
   console.log('sensor line skipped: shared data (honeypot/cowrie) not found; set VAKT_SHARED_DATA');
 

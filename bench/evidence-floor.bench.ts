@@ -2,32 +2,20 @@
 // better-sqlite3 prepared statements in transactions of 5,000 whole sessions, beside the evidence bench's
 // ceiling (one table, one transaction) and two alternative layouts. Wall and CPU time, three rounds.
 // Usage: node --import tsx bench/evidence-floor.bench.ts
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { SensorEvent } from '../src/core/events.js';
 import { utcDay } from '../src/core/time.js';
-import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
-import { readLines } from '../src/ingest/importers.js';
-import { sharedDataFile } from '../test/support/shared-data.js';
-import { machine } from './lib.js';
+import { machine, parseCowrieFiles, sharedCowrieFiles } from './lib.js';
 
-const dir = sharedDataFile('honeypot', 'cowrie');
-if (dir === null) {
+const files = sharedCowrieFiles();
+if (files === null) {
   console.error('skipped: shared data (honeypot/cowrie) not found; set VAKT_SHARED_DATA');
   process.exit(0);
 }
-const parser = createCowrieParser({ now: Date.now(), maxAgeMs: null });
-const events: SensorEvent[] = [];
-for (const name of readdirSync(dir)
-  .filter((n) => n.endsWith('.gz'))
-  .sort()) {
-  for await (const line of readLines(join(dir, name))) {
-    const event = parser.push(line);
-    if (event) events.push(event);
-  }
-}
+const events = await parseCowrieFiles(files);
 const bySession = new Map<string, SensorEvent[]>();
 for (const e of events) bySession.set(e.session, [...(bySession.get(e.session) ?? []), e]);
 const chunks: SensorEvent[][] = [[]];

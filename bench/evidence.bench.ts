@@ -3,7 +3,7 @@
 // import report "acknowledged" (stored, answered) and "aggregated" (the aggregator drained; decision 0630).
 // Usage: [ROUNDS=3] [BENCH_ONLY=<regex of line names>] node --import tsx bench/evidence.bench.ts (the ceiling
 // always runs: the ratios are to it)
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,23 +12,18 @@ import { loadConfig } from '../src/config/config.js';
 import type { SensorEvent } from '../src/core/events.js';
 import { utcDay } from '../src/core/time.js';
 import { buildApp } from '../src/http/build-app.js';
-import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
-import { importCowrie, readLines } from '../src/ingest/importers.js';
+import { importCowrie } from '../src/ingest/importers.js';
 import { StoreQuotaCounter } from '../src/quota/store-quota-counter.js';
 import { createServices } from '../src/services/services.js';
 import { Store } from '../src/store/store.js';
-import { sharedDataFile } from '../test/support/shared-data.js';
-import { machine } from './lib.js';
+import { intoRetentionWindow, machine, parseCowrieFiles, sharedCowrieFiles } from './lib.js';
 
-const dir = sharedDataFile('honeypot', 'cowrie');
-if (dir === null) {
+const found = sharedCowrieFiles();
+if (found === null) {
   console.error('skipped: shared data (honeypot/cowrie) not found; set VAKT_SHARED_DATA');
   process.exit(0);
 }
-const files = readdirSync(dir)
-  .filter((name) => name.endsWith('.gz'))
-  .sort()
-  .map((name) => join(dir, name));
+const files = found;
 const work = mkdtempSync(join(tmpdir(), 'vakt-bench-evidence-'));
 let dbCount = 0;
 
@@ -53,14 +48,7 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
 
 try {
   // Parsed once, grouped so that sessions stay whole per chunk (as the importer does).
-  const parser = createCowrieParser({ now: Date.now(), maxAgeMs: null });
-  const events: SensorEvent[] = [];
-  for (const file of files) {
-    for await (const line of readLines(file)) {
-      const event = parser.push(line);
-      if (event) events.push(event);
-    }
-  }
+  const events = await parseCowrieFiles(files);
   const bySession = new Map<string, SensorEvent[]>();
   for (const e of events) {
     const list = bySession.get(e.session) ?? [];
@@ -151,11 +139,7 @@ try {
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/sensor/events`;
     const newest = Math.max(...events.map((e) => e.ts));
     const now = Date.now();
-    const bodies = chunks.map((chunk) =>
-      JSON.stringify({
-        events: chunk.map((e) => ({ ...e, ts: now - 60_000 - ((newest - e.ts) % (20 * 86_400_000)) })),
-      }),
-    );
+    const bodies = chunks.map((chunk) => JSON.stringify({ events: intoRetentionWindow(chunk, now, newest) }));
     const started = performance.now();
     const cpuStart = process.cpuUsage();
     let accepted = 0;

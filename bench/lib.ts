@@ -1,8 +1,14 @@
 // Shared benchmark helpers: machine description, child servers, wrk and autocannon runs on loopback only.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
+import type { SensorEvent } from '../src/core/events.js';
+import { createCowrieParser } from '../src/ingest/cowrie-parser.js';
+import { readLines } from '../src/ingest/importers.js';
+import { sharedDataFile } from '../test/support/shared-data.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -80,4 +86,40 @@ export async function fixedRate(
     requestsPerSecond: result.requests.average,
     errors: result.errors + result.non2xx,
   };
+}
+
+/** The shared Cowrie day logs (`.gz`, sorted paths), or null when the shared data folder is absent. */
+export function sharedCowrieFiles(): string[] | null {
+  const dir = sharedDataFile('honeypot', 'cowrie');
+  if (dir === null) return null;
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.gz'))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+/** Every event of Cowrie logs, parsed as `vakt import cowrie` parses them (no age limit). */
+export async function parseCowrieFiles(files: readonly string[]): Promise<SensorEvent[]> {
+  const parser = createCowrieParser({ now: Date.now(), maxAgeMs: null });
+  const events: SensorEvent[] = [];
+  for (const file of files) {
+    for await (const line of readLines(file)) {
+      const event = parser.push(line);
+      if (event) events.push(event);
+    }
+  }
+  return events;
+}
+
+/**
+ * The events moved into the sensor endpoint's retention window: the newest a minute before `now`, the
+ * rest spread over 20 days in their original order of time of day (the 2018 logs would be refused).
+ * `newest`: the newest of the whole set, when `events` is a part of it.
+ */
+export function intoRetentionWindow(
+  events: readonly SensorEvent[],
+  now: number,
+  newest = Math.max(...events.map((e) => e.ts)),
+): SensorEvent[] {
+  return events.map((e) => ({ ...e, ts: now - 60_000 - ((newest - e.ts) % (20 * 86_400_000)) }));
 }
