@@ -111,6 +111,11 @@ async function snapshot(db: DbExecutor, ip: string) {
   };
 }
 
+/** A snapshot with its own address (and the username table, shared by all) taken out, to compare two IPs. */
+function withoutIp(x: Awaited<ReturnType<typeof snapshot>>, ip: string) {
+  return JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(ip, 'IP'));
+}
+
 for (const engine of ENGINES) {
   describe(`sensor events (${engine})`, { skip: skipReason(engine) }, () => {
     let t: TestApp;
@@ -427,10 +432,8 @@ for (const engine of ENGINES) {
           ...sshSession(control, 'late-b', now - 20 * MINUTE, 'hp-2'),
         ];
         assert.equal((await post(shifted)).json().accepted, shifted.length);
-        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
-          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
         const once = await snapshot(t.store.db, ip);
-        assert.deepEqual(strip(once, ip), strip(await snapshot(t.store.db, control), control));
+        assert.deepEqual(withoutIp(once, ip), withoutIp(await snapshot(t.store.db, control), control));
         await t.services.evidence.drain();
         assert.deepEqual(await snapshot(t.store.db, ip), once);
       } finally {
@@ -562,11 +565,9 @@ for (const engine of ENGINES) {
         await services.evidence.drain();
         assert.equal((await other.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
         assert.equal((await post(events(control))).statusCode, 200);
-        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
-          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
         assert.deepEqual(
-          strip(await snapshot(t.store.db, ip), ip),
-          strip(await snapshot(t.store.db, control), control),
+          withoutIp(await snapshot(t.store.db, ip), ip),
+          withoutIp(await snapshot(t.store.db, control), control),
         );
       } finally {
         await other?.close();
@@ -699,11 +700,9 @@ for (const engine of ENGINES) {
         assert.equal((await t.store.db.selectFrom('pending_sessions').selectAll().execute()).length, 0);
         await t.services.evidence.ingest(events(control), now);
         await t.services.evidence.drain();
-        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
-          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
         assert.deepEqual(
-          strip(await snapshot(t.store.db, ip), ip),
-          strip(await snapshot(t.store.db, control), control),
+          withoutIp(await snapshot(t.store.db, ip), ip),
+          withoutIp(await snapshot(t.store.db, control), control),
         );
       } finally {
         t.services.evidence.start();
@@ -739,11 +738,9 @@ for (const engine of ENGINES) {
         assert.equal(await countPendingEventBatches(t.store.db), 0);
         // The same events stored and aggregated in one transaction (the import path).
         await t.services.evidence.ingestAndAggregate(valid(now, events(control)), now);
-        const strip = (x: Awaited<ReturnType<typeof snapshot>>, from: string) =>
-          JSON.parse(JSON.stringify({ ...x, users: [] }).replaceAll(from, 'IP'));
         assert.deepEqual(
-          strip(await snapshot(t.store.db, ip), ip),
-          strip(await snapshot(t.store.db, control), control),
+          withoutIp(await snapshot(t.store.db, ip), ip),
+          withoutIp(await snapshot(t.store.db, control), control),
         );
       } finally {
         store.transaction = original;
