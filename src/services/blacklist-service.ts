@@ -525,21 +525,18 @@ export class BlacklistService {
     aggregate: boolean,
   ): Promise<ListFingerprint> {
     if (!aggregate || details) return blacklistFingerprint(snapshot.db, filter, schema, count, !details);
-    return (await this.#readAddresses(snapshot, filter, schema, count, null)).fingerprint;
+    return this.#readAddresses(snapshot, filter, schema, count, null);
   }
 
   /** Reads the first `limit` rows' addresses into a range set and their address-list digest. */
-  #readAhead(
+  async #readAhead(
     snapshot: ReadSnapshot,
     filter: BlacklistFilter,
     schema: BlacklistSchema,
     limit: number,
   ): Promise<{ builder: RangeSetBuilder; fingerprint: ListFingerprint }> {
     const builder = new RangeSetBuilder();
-    return this.#readAddresses(snapshot, filter, schema, limit, builder).then(({ fingerprint }) => ({
-      builder,
-      fingerprint,
-    }));
+    return { builder, fingerprint: await this.#readAddresses(snapshot, filter, schema, limit, builder) };
   }
 
   /**
@@ -553,7 +550,7 @@ export class BlacklistService {
     schema: BlacklistSchema,
     limit: number,
     builder: RangeSetBuilder | null,
-  ): Promise<{ fingerprint: ListFingerprint }> {
+  ): Promise<ListFingerprint> {
     const hash = createHash('sha256');
     let count = 0;
     for await (const page of this.#addressPages(snapshot, filter, schema, limit, this.#aggregatePageSize)) {
@@ -562,7 +559,7 @@ export class BlacklistService {
       builder?.addLines(page.text);
       count += page.count;
     }
-    return { fingerprint: { count, listDigest: hash.digest('base64url') } };
+    return { count, listDigest: hash.digest('base64url') };
   }
 
   /**
