@@ -107,6 +107,25 @@ for (const engine of ENGINES) {
       assert.deepEqual(outside.feeds, []);
       assert.equal(outside.found, false);
       assert.equal(outside.confidenceLevel, 0);
+      // Bulk check answers the address inside the listing as check does.
+      const bulk = await t.app.inject({
+        method: 'POST',
+        url: '/v1/key/bulk-check-inline',
+        headers: { ...bearer(key), 'content-type': 'text/plain' },
+        payload: '45.83.0.77\n45.83.1.77\n',
+      });
+      assert.equal(bulk.statusCode, 200, bulk.body);
+      assert.equal(bulk.json().found, 1);
+      assert.deepEqual(bulk.json().results, [
+        {
+          ip: '45.83.0.77',
+          found: true,
+          confidenceLevel: inside.confidenceLevel,
+          countryCode: inside.geolocation.countryCode,
+          lastSeen: Date.parse(inside.lastSeen),
+        },
+        { ip: '45.83.1.77', found: false, confidenceLevel: 0, countryCode: null, lastSeen: null },
+      ]);
     });
 
     it('adds each listing feed trust, and caps feed-only scores at 50', async () => {

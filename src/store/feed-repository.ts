@@ -154,6 +154,11 @@ function scoringFeedRanges(db: DbExecutor) {
     .where('feeds.kind', '!=', 'tor');
 }
 
+/** True when any scoring feed lists a CIDR (addresses without a reputation row may then still score). */
+export async function anyFeedRanges(db: DbExecutor): Promise<boolean> {
+  return (await scoringFeedRanges(db).limit(1).executeTakeFirst()) !== undefined;
+}
+
 /** The CIDR (not single-address) entries of every scoring feed except `feed`, with each feed's trust. */
 export async function otherFeedRanges(
   db: DbExecutor,
